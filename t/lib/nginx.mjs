@@ -151,15 +151,29 @@ export async function nginxTest(opts) {
   return { ...res, conf, prefix };
 }
 
-/** `nginx -t` on a whole config file of its own (conf-examples). */
-export async function nginxTestFile(confFile, { globals = '', env = {} } = {}) {
+/**
+ * `nginx -t` on a whole config file of its own (a conf-example), as if it were
+ * run from its directory: the prefix gets a link to every file next to it, so
+ * relative paths resolve; its `load_module` of edge-auth (or, without one, an
+ * added first line) loads the module built here; pid and the startup log go
+ * into the prefix unless the file sets them.
+ */
+export async function nginxTestFile(confFile, { env = {} } = {}) {
   const prefix = makePrefix();
-  const res = await run(
-    NGINX,
-    ['-t', '-p', prefix + '/', '-c', confFile, '-e', path.join(prefix, 'error.log'), ...(globals ? ['-g', globals] : [])],
-    { env: { ...process.env, ...env } },
-  );
-  return { ...res, prefix };
+  const dir = path.dirname(confFile);
+  for (const entry of fs.readdirSync(dir)) {
+    if (entry !== path.basename(confFile)) fs.symlinkSync(path.join(dir, entry), path.join(prefix, entry));
+  }
+  let text = fs.readFileSync(confFile, 'utf8');
+  const loadRe = /^\s*load_module\s+\S*edge_auth\S*\s*;/m;
+  text = loadRe.test(text) ? text.replace(loadRe, `load_module ${MODULE};`) : `load_module ${MODULE};\n${text}`;
+  const conf = path.join(prefix, path.basename(confFile));
+  fs.writeFileSync(conf, text, { mode: 0o644 });
+  const globals = /^\s*pid\s/m.test(text) ? [] : ['-g', `pid ${prefix}/nginx.pid;`];
+  const res = await run(NGINX, ['-t', '-p', prefix + '/', '-c', conf, '-e', path.join(prefix, 'error.log'), ...globals], {
+    env: { ...process.env, ...env },
+  });
+  return { ...res, conf, prefix };
 }
 
 /**

@@ -1,0 +1,168 @@
+// Configuration: what `nginx -t` must reject (with file:line and reason),
+// what it must accept, and every conf-examples/*.conf.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { nginxTest, nginxTestFile, REPO } from './lib/nginx.mjs';
+
+const server = (body) => `
+    upstream backend { server 127.0.0.1:9; }
+    server {
+        listen 127.0.0.1:1;
+        location / {
+            ${body}
+            proxy_pass http://backend;
+        }
+    }`;
+
+/** 1-based line of the first line of `file` that contains `needle`. */
+function lineOf(file, needle) {
+  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
+  assert.ok(i >= 0, `${needle} not in ${file}`);
+  return i + 1;
+}
+
+/** nginx -t must fail, naming each `mention` and the file:line of `at`. */
+async function expectRejected(opts, { at, mentions = [] }) {
+  const res = await nginxTest(opts);
+  assert.notEqual(res.code, 0, `nginx -t accepted it:\n${res.output}`);
+  assert.doesNotMatch(res.output, /unknown directive/, 'rejected only because a directive does not exist yet');
+  assert.ok(res.output.includes(`${res.conf}:${lineOf(res.conf, at)}`), `no ${res.conf}:${lineOf(res.conf, at)} in:\n${res.output}`);
+  for (const m of mentions) assert.ok(res.output.includes(m), `"${m}" not in:\n${res.output}`);
+  return res;
+}
+
+async function expectAccepted(opts) {
+  const res = await nginxTest(opts);
+  assert.equal(res.code, 0, res.output);
+  assert.match(res.output, /test is successful/);
+  return res;
+}
+
+describe('nginx -t rejects', () => {
+  for (const method of ['jwt', 'introspect', 'oidc']) {
+    it(`edge_auth ${method}: "not supported yet", with file:line`, async () => {
+      await expectRejected(server(`edge_auth ${method};`), { at: `edge_auth ${method}`, mentions: ['not supported yet', method] });
+    });
+  }
+
+  it('an unsupported method among supported ones', async () => {
+    await expectRejected(server('edge_auth basic jwt;'), { at: 'edge_auth basic jwt', mentions: ['not supported yet', 'jwt'] });
+  });
+
+  it('an unknown method, naming it', async () => {
+    await expectRejected(server('edge_auth basci;'), { at: 'edge_auth basci', mentions: ['basci'] });
+  });
+
+  for (const [directive, file] of [
+    ['edge_auth_upstream_header X-K', '/nonexistent/edge-auth-header.secret'],
+    ['edge_auth_upstream_query k', '/nonexistent/edge-auth-query.secret'],
+    ['edge_auth_upstream_basic user', '/nonexistent/edge-auth-basic.secret'],
+    ['edge_auth_token', '/nonexistent/edge-auth-token.secret'],
+  ]) {
+    it(`a missing secret file: ${directive} file:..., naming the file`, async () => {
+      await expectRejected(server(`edge_auth bearer; edge_auth_token some-token-1;\n            ${directive} file:${file};`), {
+        at: file,
+        mentions: [file],
+      });
+    });
+  }
+
+  it('an unknown edge_auth_api_key_from place', async () => {
+    await expectRejected(server('edge_auth api_key; edge_auth_api_key_from cookie=k;'), {
+      at: 'edge_auth_api_key_from',
+      mentions: ['cookie'],
+    });
+  });
+
+  it('edge_auth_strip_credentials takes on|off', async () => {
+    await expectRejected(server('edge_auth_strip_credentials maybe;'), {
+      at: 'edge_auth_strip_credentials',
+      mentions: ['"on" or "off"'],
+    });
+  });
+
+  it('edge_auth_zone outside http', async () => {
+    await expectRejected(server('edge_auth_zone 1m;'), { at: 'edge_auth_zone', mentions: ['not allowed here'] });
+  });
+
+  it('edge_auth in the main context', async () => {
+    await expectRejected({ main: 'edge_auth basic;', http: '' }, { at: 'edge_auth basic', mentions: ['not allowed here'] });
+  });
+
+  it('a thread pool that does not exist', async () => {
+    await expectRejected({ http: 'edge_auth_thread_pool edge_no_such_pool;' + server('edge_auth basic;') }, {
+      at: 'edge_auth_thread_pool',
+      mentions: ['edge_no_such_pool'],
+    });
+  });
+
+  it('edge_auth_user without a password', async () => {
+    await expectRejected(server('edge_auth basic; edge_auth_user alice;'), {
+      at: 'edge_auth_user alice',
+      mentions: ['invalid number of arguments'],
+    });
+  });
+});
+
+describe('nginx -t accepts', () => {
+  it('every directive of this release in its contexts', async () => {
+    await expectAccepted({
+      main: 'env EA_CONF_TOKEN;\nthread_pool edge_pool threads=2;',
+      env: { EA_CONF_TOKEN: 'conf-env-token-1' },
+      files: { htpasswd: 'alice:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=\n', tokens: 'lbl:tok-1\n', secret: 's3\n' },
+      http: ({ path: p }) => `
+    edge_auth_zone 1m;
+    edge_auth_thread_pool edge_pool;
+    edge_auth_realm "Http Realm";
+    edge_auth basic;
+    edge_auth_user_file ${p('htpasswd')};
+    map $http_x_health $health { default 0; ok 1; }
+    upstream backend { server 127.0.0.1:9; }
+    server {
+        listen 127.0.0.1:1;
+        edge_auth_bypass $health;
+        edge_auth_token env:EA_CONF_TOKEN label=env;
+        edge_auth_token file:${p('secret')};
+        edge_auth_token_file ${p('tokens')};
+        location / {
+            edge_auth basic bearer api_key;
+            edge_auth_realm Loc;
+            edge_auth_api_key_from header=X-Key query=key;
+            edge_auth_strip_credentials off;
+            edge_auth_user bob "$apr1$HfdAupQn$WK3r1qBMBwUf8cyKPXzOv0";
+            edge_auth_upstream_header X-User $edge_auth_user;
+            edge_auth_upstream_header X-Secret file:${p('secret')};
+            edge_auth_upstream_basic svc env:EA_CONF_TOKEN;
+            edge_auth_upstream_query k "$edge_auth_method";
+            add_header X-Err $edge_auth_error always;
+            proxy_pass http://backend;
+        }
+        location /open/ { edge_auth off; proxy_pass http://backend; }
+    }`,
+    });
+  });
+
+  it('a cleartext inline password: accepted with a warning that does not show it', async () => {
+    const res = await expectAccepted(server('edge_auth basic; edge_auth_user bob cleartext-pass-Rr3;'));
+    assert.match(res.output, /\[warn\].*cleartext/);
+    assert.ok(!res.output.includes('cleartext-pass-Rr3'), res.output);
+  });
+});
+
+describe('conf-examples pass nginx -t', () => {
+  const dir = path.join(REPO, 'conf-examples');
+  const examples = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.conf')).sort() : [];
+  if (examples.length === 0) it('conf-examples has no *.conf yet', { skip: true }, () => {});
+  for (const name of examples) {
+    const file = path.join(dir, name);
+    const firstLine = fs.readFileSync(file, 'utf8').split('\n')[0];
+    const skip = /^#\s*needs:.*\bidp\b/.test(firstLine) ? 'needs an IdP (first line "# needs: idp")' : false;
+    it(name, { skip }, async () => {
+      const res = await nginxTestFile(file);
+      assert.equal(res.code, 0, res.output);
+    });
+  }
+});
