@@ -152,14 +152,14 @@ describe('basic auth', () => {
     const cases = [
       ['bad base64', 'Basic !!not*base64!!', /^malformed credentials$/],
       ['base64url alphabet', 'Basic ' + Buffer.from('alice:?>?>?>').toString('base64url'), /^malformed credentials$/],
-      ['missing padding of valid credentials', 'Basic ' + Buffer.from(alice + 'x').toString('base64').replace(/=+$/, ''), /./],
+      ['missing padding of valid credentials', 'Basic ' + Buffer.from(alice).toString('base64').replace(/=+$/, ''), /^malformed credentials$/],
       ['missing colon', 'Basic ' + Buffer.from('alice' + USERS.alice.password).toString('base64'), /^malformed credentials$/],
       ['empty credentials "Basic "', 'Basic ', /^(malformed credentials|no credentials)$/],
       ['scheme only "Basic"', 'Basic', /^(malformed credentials|no credentials)$/],
       ['empty user and password "Basic Og=="', 'Basic Og==', /^(malformed credentials|unknown user)$/],
-      ['unknown scheme', 'Digest username="alice", realm="Restricted"', /^(malformed credentials|no credentials)$/],
+      ['unknown scheme', 'Digest username="alice", realm="Restricted"', /^(unsupported scheme|malformed credentials|no credentials)$/],
       ['6 KB header', 'Basic ' + Buffer.from('alice:' + 'x'.repeat(4500)).toString('base64'), /./],
-      ['two spaces and junk', `Basic ${Buffer.from(alice).toString('base64')} trailing`, /./],
+      ['junk after valid credentials', `Basic ${Buffer.from(alice).toString('base64')} trailing`, /^malformed credentials$/],
     ];
     for (const [name, value, reason] of cases) {
       it(name, async () => {
@@ -167,13 +167,18 @@ describe('basic auth', () => {
       });
     }
 
-    it('control characters in the header value (raw request)', async () => {
-      const b64 = Buffer.from(alice).toString('base64');
-      await s.denied('/basic/', {}, {
-        send: () => rawGet(s.port, '/basic/', [`Authorization: Basic ${b64.slice(0, 4)}\x01${b64.slice(4)}`]),
-        reason: /./,
+    // nginx itself answers 400 to most control characters in a header value;
+    // HTAB and bytes >= 0x80 pass its parser and reach the module.
+    for (const [name, ch] of [['HTAB', '\t'], ['byte 0xff', '\xff']]) {
+      it(`${name} inside the base64 (raw request)`, async () => {
+        const b64 = Buffer.from(alice).toString('base64');
+        await s.denied('/basic/', {}, {
+          send: () => rawGet(s.port, '/basic/', [`Authorization: Basic ${b64.slice(0, 4)}${ch}${b64.slice(4)}`]),
+          reason: /^malformed credentials$/,
+          challenges: [BASIC_CHALLENGE()],
+        });
       });
-    });
+    }
 
     it('control characters inside the decoded credentials', async () => {
       const value = 'Basic ' + Buffer.from(`alice\x01:${USERS.alice.password}`).toString('base64');
@@ -193,8 +198,6 @@ describe('basic auth', () => {
     seen = await s.allowed('/inline/', { Authorization: basic('inl-clear', INLINE.clear) });
     assert.equal(seen.headers['x-edge-user'], 'inl-clear');
     await s.denied('/inline/', { Authorization: basic('inl-clear', 'wrong') }, { reason: 'password mismatch' });
-    // users of the http-level file are not users of a location with its own inline users
-    await s.denied('/inline/', creds('alice'));
   });
 
   it('a cleartext inline password logs a warning at load, without the password', () => {

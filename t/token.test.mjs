@@ -134,12 +134,16 @@ describe('bearer tokens and API keys', () => {
       });
     }
 
-    it('malformed: control characters in the token (raw request)', async () => {
-      await s.denied('/bearer/', {}, {
-        send: () => rawGet(s.port, '/bearer/', [`Authorization: Bearer ${TOK.alpha.slice(0, 5)}\x01${TOK.alpha.slice(5)}`]),
-        reason: /./,
+    // nginx itself answers 400 to most control characters in a header value;
+    // HTAB and bytes >= 0x80 pass its parser and reach the module.
+    for (const [name, ch] of [['HTAB', '\t'], ['byte 0xff', '\xff']]) {
+      it(`malformed: ${name} inside the token (raw request)`, async () => {
+        await s.denied('/bearer/', {}, {
+          send: () => rawGet(s.port, '/bearer/', [`Authorization: Bearer ${TOK.alpha.slice(0, 5)}${ch}${TOK.alpha.slice(5)}`]),
+          reason: /./,
+        });
       });
-    });
+    }
 
     it('edge_auth_strip_credentials off forwards the bearer token', async () => {
       const seen = await s.allowed('/bearer-keep/', bearer(TOK.alpha));
@@ -188,7 +192,7 @@ describe('bearer tokens and API keys', () => {
 
     it('edge_auth_api_key_from: the only parameter removed leaves no stray "?"', async () => {
       const seen = await s.allowed(`/apikey-query/p?api_key=${TOK.alpha}`);
-      assert.match(seen.url, /^\/apikey-query\/p\??$/);
+      assert.equal(seen.url, '/apikey-query/p');
       assert.deepEqual(seen.query, {});
     });
 
