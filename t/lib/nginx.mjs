@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 export const T_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(T_DIR, '..');
-export const MODULE = path.join(REPO, 'build', 'ngx_http_edge_auth_module.so');
+export const MODULE = process.env.EDGE_AUTH_MODULE || path.join(REPO, 'build', 'ngx_http_edge_auth_module.so');
 export const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const TMP = path.join(T_DIR, '.tmp');
 
