@@ -2,4 +2,10 @@
 
 #include <gtest/gtest.h>
 
-TEST(Version, IsSemver) { EXPECT_EQ(edge_auth::kVersion.find('.') != std::string_view::npos, true); }
+#include <regex>
+#include <string>
+
+TEST(Version, IsMajorMinorPatch) {
+  EXPECT_TRUE(std::regex_match(std::string(edge_auth::kVersion), std::regex(R"(\d+\.\d+\.\d+)")))
+      << edge_auth::kVersion;
+}

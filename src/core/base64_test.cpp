@@ -1,0 +1,124 @@
+#include "core/base64.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace edge_auth {
+namespace {
+
+struct Vector {
+  std::string_view bytes, b64, b64url;
+};
+
+// RFC 4648 §10, with the unpadded base64url forms.
+constexpr Vector kRfc4648[] = {
+    {"", "", ""},
+    {"f", "Zg==", "Zg"},
+    {"fo", "Zm8=", "Zm8"},
+    {"foo", "Zm9v", "Zm9v"},
+    {"foob", "Zm9vYg==", "Zm9vYg"},
+    {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+    {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+};
+
+TEST(Base64, Rfc4648VectorsEncode) {
+  for (const Vector& v : kRfc4648) {
+    EXPECT_EQ(base64_encode(v.bytes), v.b64);
+    EXPECT_EQ(base64url_encode(v.bytes), v.b64url);
+  }
+}
+
+TEST(Base64, Rfc4648VectorsDecode) {
+  for (const Vector& v : kRfc4648) {
+    std::string out = "junk";
+    ASSERT_TRUE(base64_decode(v.b64, out)) << v.b64;
+    EXPECT_EQ(out, v.bytes);
+    out = "junk";
+    ASSERT_TRUE(base64url_decode(v.b64url, out)) << v.b64url;
+    EXPECT_EQ(out, v.bytes);
+  }
+}
+
+TEST(Base64, AlphabetsDifferInTwoCharacters) {
+  std::string bytes("\xfb\xff\xbf", 3);
+  EXPECT_EQ(base64_encode(bytes), "+/+/");
+  EXPECT_EQ(base64url_encode(bytes), "-_-_");
+  std::string out;
+  ASSERT_TRUE(base64url_decode("-_-_", out));
+  EXPECT_EQ(out, bytes);
+}
+
+TEST(Base64, AllByteValuesRoundTrip) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);
+  for (std::size_t len = 0; len <= bytes.size(); len += 7) {
+    std::string part = bytes.substr(0, len), out;
+    ASSERT_TRUE(base64_decode(base64_encode(part), out));
+    EXPECT_EQ(out, part);
+    ASSERT_TRUE(base64url_decode(base64url_encode(part), out));
+    EXPECT_EQ(out, part);
+  }
+}
+
+TEST(Base64, StrictDecodeRejections) {
+  const std::pair<std::string_view, const char*> kBad[] = {
+      {"Zg=", "padding not to a multiple of 4"},
+      {"Zg", "missing padding"},
+      {"Zm8", "missing padding"},
+      {"Zg===", "three padding characters"},
+      {"Z===", "a lone character"},
+      {"====", "only padding"},
+      {"Zg==Zg==", "padding in the middle"},
+      {"Z=g=", "padding in the middle"},
+      {"Zm9v\n", "trailing newline"},
+      {" Zm9v", "leading space"},
+      {"Zm 9v", "inner space"},
+      {"Zm9v\r\nYg==", "line break"},
+      {"Zm9v\tYmFy", "tab"},
+      {"YR==", "non-zero unused bits (YQ== is canonical)"},
+      {"Zh==", "non-zero unused bits (Zg== is canonical)"},
+      {"Zm9=", "non-zero unused bits (Zm8= is canonical)"},
+      {"Zm-v", "base64url character in base64"},
+      {"Zm_v", "base64url character in base64"},
+      {"Zm9*", "outside both alphabets"},
+      {std::string_view("Zm\0v", 4), "NUL"},
+      {"Zm9v\xc3\xa4", "non-ASCII"},
+  };
+  for (auto [text, why] : kBad) {
+    std::string out;
+    EXPECT_FALSE(base64_decode(text, out)) << why << ": " << text;
+  }
+}
+
+TEST(Base64UrlStrict, DecodeRejections) {
+  const std::pair<std::string_view, const char*> kBad[] = {
+      {"Zg==", "padding"},
+      {"Zm8=", "padding"},
+      {"Zm9v=", "padding"},
+      {"Z", "a lone character"},
+      {"Zm9vY", "a lone trailing character"},
+      {"Zm+v", "base64 character in base64url"},
+      {"Zm/v", "base64 character in base64url"},
+      {"Zh", "non-zero unused bits"},
+      {"Zm9", "non-zero unused bits"},
+      {"Zm9v Yg", "space"},
+      {"Zm9v\n", "newline"},
+  };
+  for (auto [text, why] : kBad) {
+    std::string out;
+    EXPECT_FALSE(base64url_decode(text, out)) << why << ": " << text;
+  }
+}
+
+TEST(Base64, YQPaddedIsTheOnlyFormOfA) {
+  std::string out;
+  ASSERT_TRUE(base64_decode("YQ==", out));
+  EXPECT_EQ(out, "a");
+  for (std::string_view alias : {"YR==", "YS==", "YT==", "Yf=="}) {
+    EXPECT_FALSE(base64_decode(alias, out)) << alias;
+  }
+}
+
+}  // namespace
+}  // namespace edge_auth
