@@ -12,7 +12,8 @@
 //
 // `http` and `main` are strings or functions of { port, ports, prefix, path(name) }.
 // Prefix directories are removed when the test process ends without a failure
-// and kept (and listed on stderr) otherwise.
+// and kept (and listed on stderr) otherwise. With EDGE_AUTH_CORE=1 a crashed
+// worker leaves a core file in its prefix (gdb /usr/sbin/nginx PREFIX/core).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,7 +48,7 @@ function makePrefix() {
   fs.mkdirSync(TMP, { recursive: true });
   const dir = path.join(TMP, crypto.randomBytes(6).toString('hex'));
   fs.mkdirSync(dir, { mode: 0o755 });
-  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(dir, process.env.EDGE_AUTH_CORE ? 0o777 : 0o755); // workers (nobody) write cores there
   prefixes.add(dir);
   return dir;
 }
@@ -88,6 +89,7 @@ user nobody nogroup;
 worker_processes ${workers};
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log info;
+${process.env.EDGE_AUTH_CORE ? `worker_rlimit_core 1g;\nworking_directory ${prefix};` : ''}
 ${render(main, ctx)}
 events { worker_connections 256; }
 http {
