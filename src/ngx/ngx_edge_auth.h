@@ -4,9 +4,10 @@
  *   load_module modules/ngx_http_edge_auth_module.so;
  *   location /api/ { edge_auth bearer; edge_auth_token env:API_TOKEN; proxy_pass http://b; }
  *
- * The connector is thin: nginx types, phases and storage live here; all
- * protocol and parsing logic is in src/core. Every function nginx calls is
+ * The connector is thin: nginx types, phases and storage live here; parsing,
+ * verification and policy are in src/core. Every function nginx calls is
  * noexcept and turns a C++ exception into NGX_ERROR plus an error-log line.
+ * Prototypes are grouped by the file that defines them.
  */
 
 #ifndef EDGE_AUTH_NGX_EDGE_AUTH_H
@@ -27,6 +28,162 @@ extern "C" {
 }
 #pragma GCC diagnostic pop
 
+#include <string>
+#include <string_view>
+
+#include "core/crypto.h"
+#include "core/status.h"
+
 extern "C" ngx_module_t ngx_http_edge_auth_module;
+
+namespace edge_auth {
+class TokenSet;
+}
+
+/* Client authentication methods, as bits; the order of `edge_auth` is kept. */
+enum ea_method_e : ngx_uint_t {
+    EA_METHOD_BASIC = 0x01,
+    EA_METHOD_BEARER = 0x02,
+    EA_METHOD_API_KEY = 0x04,
+};
+#define EA_MAX_METHODS 6
+
+/* What ea_access sets when a method consumed a credential (for stripping). */
+enum ea_consumed_e : ngx_uint_t {
+    EA_CONSUMED_NONE = 0,
+    EA_CONSUMED_AUTHORIZATION,
+    EA_CONSUMED_API_KEY_HEADER,
+    EA_CONSUMED_API_KEY_QUERY,
+};
+
+/* One place `api_key` reads: a header or a query parameter. */
+struct ea_key_source_t {
+    ngx_flag_t  query;
+    ngx_str_t   name;
+    ngx_str_t   lowcase;
+};
+
+/* One upstream injection, applied in configuration order. */
+enum ea_inject_kind_e : ngx_uint_t {
+    EA_INJECT_HEADER,
+    EA_INJECT_BASIC,
+    EA_INJECT_QUERY,
+};
+
+struct ea_inject_t {
+    ngx_uint_t                 kind;
+    ngx_str_t                  name;      /* header or parameter name */
+    ngx_str_t                  lowcase;   /* header name, lowercase */
+    ngx_uint_t                 hash;      /* of lowcase */
+    ngx_http_complex_value_t  *value;     /* header/query value; basic: user */
+    ngx_http_complex_value_t  *password;  /* basic only */
+};
+
+/* Users of one configuration level: an htpasswd file and inline users. */
+class EaUserFile;
+struct ea_users_t {
+    EaUserFile  *file;     /* NULL without edge_auth_user_file */
+    void        *inline_;  /* edge_auth::UserTable*, NULL without edge_auth_user */
+};
+
+struct ea_main_conf_t {
+    size_t                 zone_size;
+    ngx_shm_zone_t        *zone;
+    ngx_str_t              thread_pool_name;
+#if (NGX_THREADS)
+    ngx_thread_pool_t     *thread_pool;
+#endif
+    ngx_flag_t             uses_basic;
+    ngx_array_t           *user_files;  /* of EaUserFile*, shared by path */
+};
+
+struct ea_loc_conf_t {
+    ngx_uint_t                 methods;          /* bits; 0 = off; UNSET = inherit */
+    ngx_uint_t                 order[EA_MAX_METHODS];
+    ngx_uint_t                 norder;
+    ngx_array_t               *bypass;           /* predicates */
+    ngx_http_complex_value_t  *realm;
+    ea_users_t                *users;
+    edge_auth::TokenSet       *tokens;
+    ngx_array_t               *key_sources;      /* of ea_key_source_t */
+    ngx_flag_t                 strip;
+    ngx_array_t               *injects;          /* of ea_inject_t */
+};
+
+/* Per-request state; lives in the request pool (found again after an
+ * internal redirect through the pool cleanup that destroys it). */
+enum class EaState { Start, Waiting, Done };
+
+struct ea_ctx_t {
+    ngx_http_request_t   *request;
+    ea_loc_conf_t        *lcf;        /* the location the state below is for */
+    EaState               state;
+    edge_auth::AuthStatus status;     /* result of client authentication */
+    ngx_uint_t            method;     /* EA_METHOD_* that decided, 0 = none */
+    ngx_uint_t            consumed;   /* ea_consumed_e */
+    ngx_str_t             consumed_name;  /* API-key header or parameter */
+    ngx_str_t             user;
+    ngx_str_t             error;      /* $edge_auth_error */
+    ngx_flag_t            authenticated;
+    ngx_flag_t            bypassed;
+    ngx_flag_t            injected;
+    const void           *auth_store; /* users/tokens that authenticated */
+};
+
+/* ngx_edge_auth_module.cpp */
+ea_main_conf_t *ea_main_conf(ngx_http_request_t *r);
+
+/* ngx_edge_auth_directives.cpp */
+extern ngx_command_t ea_commands[];
+
+/* ngx_edge_auth_access.cpp */
+ngx_int_t ea_access_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t ea_precontent_handler(ngx_http_request_t *r) noexcept;
+ea_ctx_t *ea_get_ctx(ngx_http_request_t *r);
+ea_ctx_t *ea_create_ctx(ngx_http_request_t *r);
+void ea_log(ngx_http_request_t *r, ngx_uint_t level, const char *fmt, ...);
+
+/* ngx_edge_auth_basic.cpp */
+EaUserFile *ea_user_file_get(ngx_conf_t *cf, ea_main_conf_t *mcf,
+    ngx_str_t *path, std::string &error);
+ngx_int_t ea_basic_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx, std::string_view credentials);
+bool ea_users_configured(const ea_users_t *users);
+
+/* ngx_edge_auth_inject.cpp */
+ngx_int_t ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx);
+ngx_int_t ea_set_header_in(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *lowcase, ngx_uint_t hash, ngx_str_t *value);
+void ea_remove_header_in(ngx_http_request_t *r, ngx_str_t *lowcase);
+ngx_int_t ea_set_args(ngx_http_request_t *r, std::string_view args);
+
+/* ngx_edge_auth_response.cpp */
+ngx_int_t ea_deny(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
+    edge_auth::AuthStatus status);
+
+/* ngx_edge_auth_variables.cpp */
+ngx_int_t ea_add_variables(ngx_conf_t *cf);
+
+/* ngx_edge_auth_zone.cpp: a bounded LRU key/value cache in shared memory,
+ * keyed by 32-byte digests, shared by all workers and kept across reloads. */
+struct ea_zone_t;
+ea_zone_t *ea_zone_create(ngx_pool_t *pool);
+ngx_int_t ea_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+bool ea_zone_get(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
+    std::string *value);
+void ea_zone_set(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
+    std::string_view value, ngx_msec_t ttl);
+void ea_zone_delete(ngx_shm_zone_t *zone, const edge_auth::Digest &key);
+std::string_view ea_zone_secret(ngx_shm_zone_t *zone);
+
+/* Helpers to move between nginx strings and std::string_view. */
+static inline std::string_view
+ea_sv(const ngx_str_t &s)
+{
+    return std::string_view(reinterpret_cast<const char *>(s.data), s.len);
+}
+
+ngx_int_t ea_pstr(ngx_pool_t *pool, std::string_view from, ngx_str_t *to);
 
 #endif /* EDGE_AUTH_NGX_EDGE_AUTH_H */

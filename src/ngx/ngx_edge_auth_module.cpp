@@ -1,18 +1,227 @@
+/*
+ * The module definition: configuration objects, their inheritance, and the
+ * registration of the phase handlers, variables and the shared zone.
+ *
+ *   http { edge_auth_zone 10m; server { location / { edge_auth basic; ... } } }
+ */
+
 #include "ngx/ngx_edge_auth.h"
 
-static ngx_http_module_t ngx_http_edge_auth_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-};
+#include <new>
 
-static ngx_command_t ngx_http_edge_auth_commands[] = {
-    ngx_null_command
+static ngx_int_t ea_preconfiguration(ngx_conf_t *cf) noexcept;
+static ngx_int_t ea_postconfiguration(ngx_conf_t *cf) noexcept;
+static void *ea_create_main_conf(ngx_conf_t *cf) noexcept;
+static char *ea_init_main_conf(ngx_conf_t *cf, void *conf) noexcept;
+static void *ea_create_loc_conf(ngx_conf_t *cf) noexcept;
+static char *ea_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child) noexcept;
+
+static ngx_str_t ea_zone_name = ngx_string("edge_auth");
+static ngx_str_t ea_default_pool = ngx_string("default");
+
+static ngx_http_module_t ngx_http_edge_auth_module_ctx = {
+    ea_preconfiguration,   /* preconfiguration */
+    ea_postconfiguration,  /* postconfiguration */
+    ea_create_main_conf,   /* create main configuration */
+    ea_init_main_conf,     /* init main configuration */
+    NULL,                  /* create server configuration */
+    NULL,                  /* merge server configuration */
+    ea_create_loc_conf,    /* create location configuration */
+    ea_merge_loc_conf      /* merge location configuration */
 };
 
 ngx_module_t ngx_http_edge_auth_module = {
     NGX_MODULE_V1,
     &ngx_http_edge_auth_module_ctx,
-    ngx_http_edge_auth_commands,
+    ea_commands,
     NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL,                  /* init master */
+    NULL,                  /* init module */
+    NULL,                  /* init process */
+    NULL,                  /* init thread */
+    NULL,                  /* exit thread */
+    NULL,                  /* exit process */
+    NULL,                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+ea_main_conf_t *
+ea_main_conf(ngx_http_request_t *r)
+{
+    return static_cast<ea_main_conf_t *>(
+        ngx_http_get_module_main_conf(r, ngx_http_edge_auth_module));
+}
+
+
+ngx_int_t
+ea_pstr(ngx_pool_t *pool, std::string_view from, ngx_str_t *to)
+{
+    to->len = from.size();
+    to->data = static_cast<u_char *>(ngx_pnalloc(pool, from.size() + 1));
+    if (to->data == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(to->data, from.data(), from.size());
+    to->data[from.size()] = '\0';
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ea_preconfiguration(ngx_conf_t *cf) noexcept
+{
+    try {
+        return ea_add_variables(cf);
+    } catch (const std::exception &e) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth: %s", e.what());
+        return NGX_ERROR;
+    }
+}
+
+
+static void *
+ea_create_main_conf(ngx_conf_t *cf) noexcept
+{
+    ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ea_main_conf_t)));
+    if (mcf == NULL) {
+        return NULL;
+    }
+    mcf->zone_size = NGX_CONF_UNSET_SIZE;
+    mcf->user_files = ngx_array_create(cf->pool, 4, sizeof(EaUserFile *));
+    if (mcf->user_files == NULL) {
+        return NULL;
+    }
+    return mcf;
+}
+
+
+static char *
+ea_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
+{
+    ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(conf);
+
+    ngx_conf_init_size_value(mcf->zone_size, 10 * 1024 * 1024);
+    if (mcf->thread_pool_name.len == 0) {
+        mcf->thread_pool_name = ea_default_pool;
+    }
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ea_create_loc_conf(ngx_conf_t *cf) noexcept
+{
+    ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(
+        ngx_pcalloc(cf->pool, sizeof(ea_loc_conf_t)));
+    if (lcf == NULL) {
+        return NULL;
+    }
+    /* ngx_pcalloc: realm, users, tokens, key_sources, injects = NULL */
+    lcf->methods = NGX_CONF_UNSET_UINT;
+    lcf->bypass = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
+    lcf->strip = NGX_CONF_UNSET;
+    return lcf;
+}
+
+
+static char *
+ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
+{
+    ea_loc_conf_t *prev = static_cast<ea_loc_conf_t *>(parent);
+    ea_loc_conf_t *conf = static_cast<ea_loc_conf_t *>(child);
+
+    if (conf->methods == NGX_CONF_UNSET_UINT) {
+        if (prev->methods == NGX_CONF_UNSET_UINT) {
+            conf->methods = 0;
+        } else {
+            conf->methods = prev->methods;
+            conf->norder = prev->norder;
+            ngx_memcpy(conf->order, prev->order, sizeof(conf->order));
+        }
+    }
+    ngx_conf_merge_ptr_value(conf->bypass, prev->bypass, NULL);
+    ngx_conf_merge_value(conf->strip, prev->strip, 1);
+
+    if (conf->realm == NULL) {
+        conf->realm = prev->realm;
+    }
+    /* Like auth_basic_user_file and proxy_set_header: a level that names any
+     * user (or token, or injection) replaces the inherited set entirely. */
+    if (conf->users == NULL) {
+        conf->users = prev->users;
+    }
+    if (conf->tokens == NULL) {
+        conf->tokens = prev->tokens;
+    }
+    if (conf->key_sources == NULL) {
+        conf->key_sources = prev->key_sources;
+    }
+    if (conf->injects == NULL) {
+        conf->injects = prev->injects;
+    }
+
+    if (conf->methods & EA_METHOD_BASIC) {
+        ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+            ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
+        mcf->uses_basic = 1;
+    }
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ea_postconfiguration(ngx_conf_t *cf) noexcept
+{
+    ngx_http_core_main_conf_t *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
+
+    ngx_http_handler_pt *h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ea_access_handler;
+
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ea_precontent_handler;
+
+    /* The zone exists even when nothing is written yet (DESIGN: created
+     * even when not written), so reloads that start using it find it. */
+    if (mcf->zone_size == NGX_CONF_UNSET_SIZE) {
+        mcf->zone_size = 10 * 1024 * 1024;
+    }
+    mcf->zone = ngx_shared_memory_add(cf, &ea_zone_name, mcf->zone_size,
+                                      &ngx_http_edge_auth_module);
+    if (mcf->zone == NULL) {
+        return NGX_ERROR;
+    }
+    if (mcf->zone->data == NULL) {
+        mcf->zone->data = ea_zone_create(cf->pool);
+        if (mcf->zone->data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+    mcf->zone->init = ea_zone_init;
+
+#if (NGX_THREADS)
+    /* Slow password hashes (bcrypt, SHA-crypt) are verified in a thread
+     * pool; "default" is created by nginx on demand, others must be
+     * declared with thread_pool. */
+    if (mcf->uses_basic) {
+        mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
+        if (mcf->thread_pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+#endif
+    return NGX_OK;
+}

@@ -1,0 +1,81 @@
+/*
+ * Variables describing the client identity of the request:
+ *   $edge_auth_user    user name (Basic) or token label (bearer, api_key)
+ *   $edge_auth_method  basic | bearer | api_key | bypass
+ *   $edge_auth_error   short reason of the denial ("password mismatch")
+ *
+ *   log_format auth '$remote_addr $edge_auth_method $edge_auth_user $edge_auth_error';
+ */
+
+#include "ngx/ngx_edge_auth.h"
+
+enum ea_var_e : uintptr_t { EA_VAR_USER, EA_VAR_METHOD, EA_VAR_ERROR };
+
+static ngx_int_t
+ea_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data) noexcept
+{
+    ea_ctx_t *ctx = ea_get_ctx(r);
+    ngx_str_t value = ngx_null_string;
+
+    if (ctx != NULL) {
+        switch (data) {
+        case EA_VAR_USER:
+            if (ctx->authenticated) {
+                value = ctx->user;
+            }
+            break;
+        case EA_VAR_METHOD:
+            if (ctx->bypassed) {
+                ngx_str_set(&value, "bypass");
+            } else if (ctx->method == EA_METHOD_BASIC) {
+                ngx_str_set(&value, "basic");
+            } else if (ctx->method == EA_METHOD_BEARER) {
+                ngx_str_set(&value, "bearer");
+            } else if (ctx->method == EA_METHOD_API_KEY) {
+                ngx_str_set(&value, "api_key");
+            }
+            break;
+        case EA_VAR_ERROR:
+            value = ctx->error;
+            break;
+        }
+    }
+
+    if (value.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ea_add_variables(ngx_conf_t *cf)
+{
+    static const struct {
+        ngx_str_t name;
+        uintptr_t data;
+    } vars[] = {
+        {ngx_string("edge_auth_user"), EA_VAR_USER},
+        {ngx_string("edge_auth_method"), EA_VAR_METHOD},
+        {ngx_string("edge_auth_error"), EA_VAR_ERROR},
+    };
+
+    for (const auto &def : vars) {
+        ngx_str_t name = def.name;
+        ngx_http_variable_t *var = ngx_http_add_variable(cf, &name,
+                                                         NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+        var->get_handler = ea_variable;
+        var->data = def.data;
+    }
+    return NGX_OK;
+}
