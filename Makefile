@@ -17,7 +17,7 @@ JOBS       ?= 2
 
 APT_PACKAGES := nginx nginx-dev build-essential cmake pkg-config libssl-dev \
 	libjansson-dev libcurl4-openssl-dev libhiredis-dev libcrypt-dev \
-	libgtest-dev googletest redis-server wrk apache2-utils nodejs npm curl
+	libgtest-dev googletest redis-server wrk apache2-utils curl
 
 .PHONY: all deps core unit module test itest run bench clean
 
@@ -28,17 +28,18 @@ deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	  done); \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
+	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 core: $(CORE_LIB)
 
-$(CORE_BUILD)/CMakeCache.txt: CMakeLists.txt
+$(CORE_BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(CORE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
-$(CORE_LIB): $(CORE_BUILD)/CMakeCache.txt $(wildcard src/core/*.cpp src/core/*.h)
+$(CORE_LIB): $(CORE_BUILD)/Makefile $(wildcard src/core/*.cpp src/core/*.h)
 	cmake --build $(CORE_BUILD) -j $(JOBS)
 
 # nginx's configure wants to run inside its source tree and writes a Makefile

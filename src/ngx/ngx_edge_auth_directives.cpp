@@ -571,11 +571,17 @@ ea_conf_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
     if (mcf->thread_pool_name.len) {
         return const_cast<char *>("is duplicate");
     }
-#if !(NGX_THREADS)
+#if (NGX_THREADS)
+    mcf->thread_pool_name = value[1];
+    /* Added here so that an unknown pool is reported at this line. */
+    mcf->thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (mcf->thread_pool == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    return NGX_CONF_OK;
+#else
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "edge_auth_thread_pool needs nginx built --with-threads");
     return static_cast<char *>(NGX_CONF_ERROR);
 #endif
-    mcf->thread_pool_name = value[1];
-    return NGX_CONF_OK;
 }

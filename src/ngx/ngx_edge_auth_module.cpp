@@ -216,7 +216,7 @@ ea_postconfiguration(ngx_conf_t *cf) noexcept
     /* Slow password hashes (bcrypt, SHA-crypt) are verified in a thread
      * pool; "default" is created by nginx on demand, others must be
      * declared with thread_pool. */
-    if (mcf->uses_basic) {
+    if (mcf->uses_basic && mcf->thread_pool == NULL) {
         mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
         if (mcf->thread_pool == NULL) {
             return NGX_ERROR;
