@@ -155,7 +155,7 @@ export async function nginxTest(opts) {
 
 /**
  * `nginx -t` on a whole config file of its own (a conf-example), as if it were
- * run from its directory: the prefix gets a link to every file next to it, so
+ * run from its directory: the prefix gets a copy of every file next to it, so
  * relative paths resolve; its `load_module` of edge-auth (or, without one, an
  * added first line) loads the module built here; pid and the startup log go
  * into the prefix unless the file sets them.
@@ -163,8 +163,9 @@ export async function nginxTest(opts) {
 export async function nginxTestFile(confFile, { env = {} } = {}) {
   const prefix = makePrefix();
   const dir = path.dirname(confFile);
+  // Copies, not links: a link left dangling in t/.tmp would break node's test discovery.
   for (const entry of fs.readdirSync(dir)) {
-    if (entry !== path.basename(confFile)) fs.symlinkSync(path.join(dir, entry), path.join(prefix, entry));
+    if (entry !== path.basename(confFile)) fs.cpSync(path.join(dir, entry), path.join(prefix, entry), { recursive: true });
   }
   let text = fs.readFileSync(confFile, 'utf8');
   const loadRe = /^\s*load_module\s+\S*edge_auth\S*\s*;/m;
