@@ -5,6 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import { startStack, loc, assertNoSecrets, BASIC_CHALLENGE, BEARER_CHALLENGE } from './lib/stack.mjs';
 import { basic, request, rawGet } from './lib/http.mjs';
 import { htpasswdLine, passwordHash } from './lib/htpasswd.mjs';
@@ -41,7 +42,7 @@ describe('basic auth', () => {
       ports: 2,
       files: {
         htpasswd: `# comment line\n\n${htpasswd}\n`,
-        'reload.htpasswd': htpasswdLine('dave', RELOAD.before, 'sha') + '\n',
+        'reload.htpasswd': htpasswdLine('dave', RELOAD.before, 'bcrypt') + '\n',
       },
       http: ({ ports, path }) => `
     edge_auth_user_file ${path('htpasswd')};
@@ -51,6 +52,7 @@ describe('basic auth', () => {
         listen 127.0.0.1:${ports[0]};
         ${loc('/basic/', 'edge_auth basic;')}
         ${loc('/realm/', 'edge_auth basic; edge_auth_realm "Staff Only";')}
+        ${loc('/realm-quote/', `edge_auth basic; edge_auth_realm 'say "hi" \\\\o/';`)}
         ${loc('/inline/', `edge_auth basic;
             edge_auth_user inl-hash "${passwordHash(INLINE.hashed, 'apr1')}";
             edge_auth_user inl-clear ${INLINE.clear};`)}
@@ -192,6 +194,41 @@ describe('basic auth', () => {
     await s.denied('/realm/', {}, { challenges: [BASIC_CHALLENGE('Staff Only')] });
   });
 
+  it('the realm is sent as a quoted-string (quotes and backslashes escaped)', async () => {
+    await s.denied('/realm-quote/', {}, { challenges: [BASIC_CHALLENGE('say \\"hi\\" \\\\o/')] });
+  });
+
+  it('POST: a denied request body never reaches the backend; an allowed one arrives intact', async () => {
+    const body = JSON.stringify({ hello: 'world' });
+    const post = (headers) => s.request('/basic/post', { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
+    await s.denied('/basic/post', {}, { send: () => post({}), reason: 'no credentials' });
+    const before = s.echo.hits();
+    const res = await post(creds('alice'));
+    assert.equal(res.status, 200);
+    assert.equal(s.echo.hits(), before + 1);
+    assert.equal(s.echo.last().method, 'POST');
+    assert.equal(s.echo.last().body, body);
+  });
+
+  it('keep-alive: each request on a connection is authenticated on its own', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await s.request('/basic/', { headers: creds('alice'), agent });
+      assert.equal(first.status, 200);
+      const before = s.echo.hits();
+      const second = await s.request('/basic/', { agent });
+      assert.equal(second.reusedSocket, true, 'the second request must reuse the connection');
+      assert.equal(second.status, 401);
+      assert.equal(s.echo.hits(), before);
+      const third = await s.request('/basic/', { headers: { Authorization: basic('alice', 'wrong') }, agent });
+      assert.equal(third.status, 401);
+      assert.equal(third.headers['x-err'], 'password mismatch');
+      assert.equal(s.echo.hits(), before);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('inline edge_auth_user: hashed and cleartext passwords', async () => {
     let seen = await s.allowed('/inline/', { Authorization: basic('inl-hash', INLINE.hashed) });
     assert.equal(seen.headers['x-edge-user'], 'inl-hash');
@@ -257,17 +294,29 @@ describe('basic auth', () => {
     assert.ok(openMs < ms / 3, `/open/ took ${openMs.toFixed(1)} ms while a bcrypt check took ${ms.toFixed(1)} ms`);
   });
 
-  it('the user file is re-read when it changes, without a reload', async () => {
+  it('the user file is re-read when it changes, without a reload; the cached credential goes with it', async () => {
     const file = s.ngx.prefix + '/reload.htpasswd';
     const dave = (p) => ({ Authorization: basic('dave', p) });
+    const touch = (secondsAhead) => {
+      const t = new Date(Date.now() + secondsAhead * 1000);
+      fs.utimesSync(file, t, t);
+    };
     await s.allowed('/reload/', dave(RELOAD.before));
+    await s.allowed('/reload/', dave(RELOAD.before)); // now cached
     fs.writeFileSync(file, htpasswdLine('dave', RELOAD.after, 'sha') + '\n');
-    const later = new Date(Date.now() + 5000);
-    fs.utimesSync(file, later, later);
+    touch(5); // a different mtime even within the same second
     await new Promise((r) => setTimeout(r, 1100)); // mtime is checked at most once a second
     const seen = await s.allowed('/reload/', dave(RELOAD.after));
     assert.equal(seen.headers['x-edge-user'], 'dave');
     await s.denied('/reload/', dave(RELOAD.before), { reason: 'password mismatch' });
+  });
+
+  it('a user file that disappears denies everyone (never falls back to allow)', async () => {
+    const file = s.ngx.prefix + '/reload.htpasswd';
+    await s.allowed('/reload/', { Authorization: basic('dave', RELOAD.after) });
+    fs.rmSync(file);
+    await new Promise((r) => setTimeout(r, 1100));
+    await s.denied('/reload/', { Authorization: basic('dave', RELOAD.after) }, { status: [401, 500] });
   });
 
   describe('inheritance http -> server -> location', () => {
@@ -298,6 +347,48 @@ describe('basic auth', () => {
 
   it('never logs a secret; no worker crashed', async () => {
     assertNoSecrets(s.ngx.errorLog(), SECRETS);
+    await s.stop();
+  });
+});
+
+describe('basic auth across workers', () => {
+  const ZOE = 'zoe-shared-cache-Nn5';
+  let s;
+  before(async () => {
+    s = await startStack({
+      workers: 2,
+      files: { htpasswd: htpasswdLine('zoe', ZOE, 'bcrypt', { cost: 12 }) + '\n' },
+      // reuseport: the kernel spreads new connections over both workers.
+      http: ({ port, path }) => `
+    server {
+        listen 127.0.0.1:${port} reuseport;
+        ${loc('/z/', `edge_auth basic; edge_auth_user_file ${path('htpasswd')}; add_header X-Worker $pid always;`)}
+    }`,
+    });
+  });
+  after(() => s?.stop());
+
+  it('a verified bcrypt credential is cached in the shared zone for every worker', async () => {
+    const auth = { Authorization: basic('zoe', ZOE) };
+    const timed = async () => {
+      const t0 = performance.now();
+      const res = await s.get('/z/', auth);
+      assert.equal(res.status, 200);
+      return { ms: performance.now() - t0, pid: res.headers['x-worker'] };
+    };
+    const first = await timed();
+    assert.ok(first.ms > 60, `bcrypt cost 12 should take well over 60 ms, took ${first.ms.toFixed(1)} ms`);
+    const pids = new Set([first.pid]);
+    for (let i = 0; i < 40 && pids.size < 2; i++) {
+      const next = await timed();
+      pids.add(next.pid);
+      assert.ok(next.ms < first.ms / 3, `worker ${next.pid} took ${next.ms.toFixed(1)} ms (first: ${first.ms.toFixed(1)} ms)`);
+    }
+    assert.equal(pids.size, 2, 'requests reached both workers');
+  });
+
+  it('never logs a secret; no worker crashed', async () => {
+    assertNoSecrets(s.ngx.errorLog(), [ZOE]);
     await s.stop();
   });
 });

@@ -70,6 +70,13 @@ describe('nginx -t rejects', () => {
     });
   }
 
+  it('a missing user file, naming it', async () => {
+    await expectRejected(server('edge_auth basic; edge_auth_user_file /nonexistent/edge-auth-htpasswd;'), {
+      at: 'edge_auth_user_file',
+      mentions: ['/nonexistent/edge-auth-htpasswd'],
+    });
+  });
+
   it('an unknown edge_auth_api_key_from place', async () => {
     await expectRejected(server('edge_auth api_key; edge_auth_api_key_from cookie=k;'), {
       at: 'edge_auth_api_key_from',

@@ -258,3 +258,35 @@ describe('bearer tokens and API keys', () => {
     await s.stop();
   });
 });
+
+describe('nginx reload (SIGHUP) with a changed token set', () => {
+  const OLD = 'reload-old-token-aa11';
+  const NEW = 'reload-new-token-bb22';
+  const conf = (token, label) => ({ port }) => `
+    server {
+        listen 127.0.0.1:${port};
+        ${loc('/r/', `edge_auth bearer; edge_auth_token ${token} label=${label};`)}
+    }`;
+  let s;
+  before(async () => {
+    s = await startStack({ workers: 2, http: conf(OLD, 'old') });
+  });
+  after(() => s?.stop());
+
+  it('the new configuration applies after a reload, the old token no longer does', async () => {
+    const bearer = (t) => ({ Authorization: `Bearer ${t}` });
+    assert.equal((await s.allowed('/r/', bearer(OLD))).headers['x-edge-user'], 'old');
+    await s.denied('/r/', bearer(NEW), { reason: 'unknown token' });
+    await s.ngx.reload({ http: (ctx) => `
+    upstream backend { server 127.0.0.1:${s.echo.port}; keepalive 8; }
+${conf(NEW, 'new')(ctx)}` });
+    // old workers finish gracefully; every new connection lands on a new worker
+    assert.equal((await s.allowed('/r/', bearer(NEW))).headers['x-edge-user'], 'new');
+    await s.denied('/r/', bearer(OLD), { reason: 'unknown token' });
+  });
+
+  it('never logs a secret; no worker crashed', async () => {
+    assertNoSecrets(s.ngx.errorLog(), [OLD, NEW]);
+    await s.stop();
+  });
+});

@@ -1,5 +1,5 @@
 // HTTP echo backend: answers every request with 200 and a JSON description of
-// what it received, and records the request, so a test can assert what nginx
+// what it received (method, url, path, query, headers, rawHeaders, body), and records the request, so a test can assert what nginx
 // forwarded (injected headers, stripped credentials, query) and that a denied
 // request never arrived.
 //
@@ -35,8 +35,10 @@ export async function startEcho({ port = 0, host = '127.0.0.1' } = {}) {
   const server = http.createServer((req, res) => {
     const seen = describeRequest(req);
     requests.push(seen);
-    req.resume();
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      seen.body = Buffer.concat(chunks).toString('utf8');
       const body = JSON.stringify(seen);
       res.writeHead(200, {
         'content-type': 'application/json',

@@ -16,9 +16,10 @@ export function basic(user, password) {
   return 'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64');
 }
 
-export function request(url, { method = 'GET', headers = {}, body } = {}) {
+/** One request; `agent` (default: none, a fresh connection) to reuse connections. */
+export function request(url, { method = 'GET', headers = {}, body, agent = false } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -29,6 +30,7 @@ export function request(url, { method = 'GET', headers = {}, body } = {}) {
           rawHeaders: res.rawHeaders,
           body: text,
           json: () => JSON.parse(text),
+          reusedSocket: req.reusedSocket,
         });
       });
       res.on('error', reject);

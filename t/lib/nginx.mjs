@@ -250,7 +250,11 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
     url: (p = '/', which = 0) => `http://127.0.0.1:${ports[which]}${p}`,
     /** The stdout/stderr nginx printed so far. */
     output: () => output,
-    /** Rewrites nginx.conf (same ctx) and reloads with SIGHUP; resolves when new workers run. */
+    /**
+     * Rewrites nginx.conf (same ctx) and reloads with SIGHUP; resolves when the
+     * new workers run and the old ones have exited (so no connection reaches an
+     * old worker any more).
+     */
     async reload(newOpts) {
       if (newOpts) {
         writeFiles(prefix, newOpts.files);
@@ -265,7 +269,9 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
       for (;;) {
         const fresh = readLog(errorLog).slice(before);
         if (/\[emerg\]/.test(fresh)) throw new Error(`reload failed:\n${fresh}`);
-        if (/start worker process/.test(fresh)) return;
+        const started = fresh.match(/start worker process/g)?.length ?? 0;
+        const exited = fresh.match(/worker process \d+ exited/g)?.length ?? 0;
+        if (started >= workers && exited >= workers) return;
         if (Date.now() > limit) throw new Error(`reload timed out:\n${fresh}`);
         await sleep(20);
       }

@@ -83,6 +83,7 @@ ${typeof http === 'function' ? http({ ...ctx, echo }) : http}`,
     port: ngx.port,
     url: ngx.url,
     get: (path, headers = {}, which = 0) => request(ngx.url(path, which), { headers }),
+    request: (path, opts = {}, which = 0) => request(ngx.url(path, which), opts),
 
     /** Marks the error log; the returned function gives the lines written since. */
     logMark() {
@@ -104,14 +105,14 @@ ${typeof http === 'function' ? http({ ...ctx, echo }) : http}`,
 
     /**
      * A request (made by `send`, or a GET of `path` with `headers`) that must be
-     * denied before the backend: status, denial headers, challenges
+     * denied before the backend: status (a number, or a list of acceptable ones), denial headers, challenges
      * (exact list of WWW-Authenticate values, when given), $edge_auth_error as
      * X-Err (when `reason` is given: a string or a RegExp). Returns the response.
      */
     async denied(path, headers = {}, { status = 401, reason, challenges, send, which = 0 } = {}) {
       const before = echo.hits();
       const res = send ? await send() : await stack.get(path, headers, which);
-      assertDenialResponse(res, status);
+      assertDenialResponse(res, Array.isArray(status) ? (status.includes(res.status) ? res.status : status[0]) : status);
       assert.equal(echo.hits(), before, 'a denied request must not reach the backend');
       if (challenges) assert.deepEqual(headerValues(res, 'WWW-Authenticate'), challenges);
       if (reason instanceof RegExp) assert.match(res.headers['x-err'] ?? '', reason);
