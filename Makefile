@@ -42,9 +42,14 @@ $(CORE_BUILD)/Makefile: CMakeLists.txt
 $(CORE_LIB): $(CORE_BUILD)/Makefile $(wildcard src/core/*.cpp src/core/*.h)
 	cmake --build $(CORE_BUILD) -j $(JOBS)
 
+# configure lists the connector sources: configure again when that list changes.
+NGX_SOURCES := $(sort $(wildcard src/ngx/*.cpp))
+$(shell mkdir -p $(BUILD); echo "$(NGX_SOURCES)" | cmp -s - $(BUILD)/ngx-sources.txt \
+	|| echo "$(NGX_SOURCES)" > $(BUILD)/ngx-sources.txt)
+
 # nginx's configure wants to run inside its source tree and writes a Makefile
 # there, so configure a private copy of the headers-only tree nginx-dev ships.
-$(NGX_TREE)/objs/Makefile: config $(NGX_SRC)/conf_flags
+$(NGX_TREE)/objs/Makefile: config $(NGX_SRC)/conf_flags $(BUILD)/ngx-sources.txt
 	rm -rf $(NGX_TREE) && mkdir -p $(BUILD) && cp -a $(NGX_SRC) $(NGX_TREE)
 	cd $(NGX_TREE) && . ./conf_flags && \
 	  EDGE_AUTH_CORE_LIB=$(CORE_LIB) ./configure "$${NGX_CONF_FLAGS[@]}" \

@@ -28,8 +28,11 @@ extern "C" {
 }
 #pragma GCC diagnostic pop
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/crypto.h"
 #include "core/status.h"
@@ -63,11 +66,14 @@ struct ea_key_source_t {
     ngx_str_t   lowcase;
 };
 
+class EaOAuthClient;
+
 /* One upstream injection, applied in configuration order. */
 enum ea_inject_kind_e : ngx_uint_t {
     EA_INJECT_HEADER,
     EA_INJECT_BASIC,
     EA_INJECT_QUERY,
+    EA_INJECT_OAUTH,
 };
 
 struct ea_inject_t {
@@ -77,6 +83,7 @@ struct ea_inject_t {
     ngx_uint_t                 hash;      /* of lowcase */
     ngx_http_complex_value_t  *value;     /* header/query value; basic: user */
     ngx_http_complex_value_t  *password;  /* basic only */
+    EaOAuthClient             *oauth;     /* oauth only */
 };
 
 /* Users of one configuration level: an htpasswd file and inline users. */
@@ -95,6 +102,19 @@ struct ea_main_conf_t {
 #endif
     ngx_flag_t             uses_basic;
     ngx_array_t           *user_files;  /* of EaUserFile*, shared by path */
+    ngx_array_t           *oauth_clients;  /* of EaOAuthClient* */
+    ngx_array_t           *oauth_refs;     /* of ea_oauth_ref_t, resolved later */
+    struct ea_redis_conf_t *redis;         /* NULL without edge_auth_redis */
+    std::string           *session_secret; /* NULL without edge_auth_session_secret */
+};
+
+/* An edge_auth_upstream_oauth NAME seen before its client block. */
+struct ea_oauth_ref_t {
+    ngx_array_t  *injects;  /* (array, index): the array may still grow */
+    ngx_uint_t    index;
+    ngx_str_t     name;
+    ngx_str_t     file;
+    ngx_uint_t    line;
 };
 
 struct ea_loc_conf_t {
@@ -128,6 +148,9 @@ struct ea_ctx_t {
     ngx_flag_t            bypassed;
     ngx_flag_t            injected;
     const void           *auth_store; /* users/tokens that authenticated */
+    EaOAuthClient        *oauth_waited;   /* waited once for this client */
+    EaOAuthClient        *oauth_sent;     /* its token went upstream */
+    edge_auth::Digest     oauth_sent_digest;
 };
 
 /* ngx_edge_auth_module.cpp */
@@ -158,6 +181,52 @@ ngx_int_t ea_set_header_in(ngx_http_request_t *r, ngx_str_t *name,
 void ea_remove_header_in(ngx_http_request_t *r, ngx_str_t *lowcase);
 ngx_int_t ea_set_args(ngx_http_request_t *r, std::string_view args);
 
+/* ngx_edge_auth_http.cpp: the per-worker libcurl multi-socket client */
+namespace edge_auth { class HttpClient; }
+edge_auth::HttpClient *ea_http();
+ngx_int_t ea_http_init_process(ngx_cycle_t *cycle) noexcept;
+void ea_http_exit_process() noexcept;
+
+/* ngx_edge_auth_oauth.cpp */
+char *ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+EaOAuthClient *ea_oauth_find(ea_main_conf_t *mcf, ngx_str_t *name);
+ngx_int_t ea_oauth_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
+ngx_uint_t ea_oauth_on_error(EaOAuthClient *client);
+ngx_int_t ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client,
+    ea_ctx_t *ctx, std::string *token);
+ngx_int_t ea_oauth_forward_claims(ngx_http_request_t *r, EaOAuthClient *client,
+    std::string_view token);
+void ea_oauth_rejected(ngx_http_request_t *r, EaOAuthClient *client,
+    const edge_auth::Digest &sent);
+
+/* ngx_edge_auth_redis.cpp: the optional second level (edge_auth_redis) */
+struct ea_redis_conf_t {
+    std::string   host;      /* an address, resolved at configuration load */
+    int           port;
+    std::string   username;
+    std::string   password;  /* never logged */
+    int           db;
+    std::string   prefix;
+    ngx_msec_t    timeout;
+};
+
+struct ea_redis_reply_t {
+    bool                        ok = false;  /* false: down, slow or error */
+    std::optional<std::string>  value;       /* nullopt: nil */
+};
+
+typedef std::function<void(ea_redis_reply_t)> ea_redis_done_pt;
+
+bool ea_redis_enabled();
+void ea_redis_command(std::vector<std::string> args, ea_redis_done_pt done);
+void ea_redis_post(ea_redis_done_pt done);
+ngx_int_t ea_redis_init_process(ngx_cycle_t *cycle,
+    const ea_redis_conf_t *conf) noexcept;
+void ea_redis_exit_process() noexcept;
+
+/* ngx_edge_auth_filter.cpp */
+ngx_int_t ea_filter_init(ngx_conf_t *cf);
+
 /* ngx_edge_auth_response.cpp */
 ngx_int_t ea_deny(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
     edge_auth::AuthStatus status);
@@ -175,6 +244,9 @@ bool ea_zone_get(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
 void ea_zone_set(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
     std::string_view value, ngx_msec_t ttl);
 void ea_zone_delete(ngx_shm_zone_t *zone, const edge_auth::Digest &key);
+/* Adds only when absent (or expired): the cross-worker election primitive. */
+bool ea_zone_add(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
+    std::string_view value, ngx_msec_t ttl);
 std::string_view ea_zone_secret(ngx_shm_zone_t *zone);
 
 /* Helpers to move between nginx strings and std::string_view. */

@@ -394,8 +394,8 @@ ea_precontent_handler(ngx_http_request_t *r) noexcept
     try {
         ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(
             ngx_http_get_module_loc_conf(r, ngx_http_edge_auth_module));
-        ea_ctx_t *ctx = (r == r->main) ? ea_get_ctx(r) : NULL;
-        bool strip = ctx != NULL && ctx->authenticated && ctx->consumed;
+        ea_ctx_t *ctx = ea_get_ctx(r);
+        bool strip = r == r->main && ctx != NULL && ctx->authenticated && ctx->consumed;
 
         if (lcf->injects == NULL && !strip) {
             return NGX_DECLINED;

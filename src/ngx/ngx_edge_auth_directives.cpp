@@ -9,6 +9,10 @@
 
 #include "ngx/ngx_edge_auth.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
 #include <memory>
 #include <new>
 
@@ -16,6 +20,7 @@
 #include "core/credentials.h"
 #include "core/header_value.h"
 #include "core/htpasswd.h"
+#include "core/redis_url.h"
 #include "core/secret_ref.h"
 #include "core/token_set.h"
 
@@ -30,6 +35,8 @@ static char *ea_conf_key_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) no
 static char *ea_conf_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 static char *ea_conf_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 static char *ea_conf_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_session_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 
 #define EA_HTTP_ANY_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
 
@@ -85,6 +92,22 @@ ngx_command_t ea_commands[] = {
     { ngx_string("edge_auth_upstream_query"),
       EA_HTTP_ANY_CONF | NGX_CONF_TAKE2,
       ea_conf_upstream, NGX_HTTP_LOC_CONF_OFFSET, EA_INJECT_QUERY, NULL },
+
+    { ngx_string("edge_auth_upstream_oauth"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
+      ea_conf_upstream, NGX_HTTP_LOC_CONF_OFFSET, EA_INJECT_OAUTH, NULL },
+
+    { ngx_string("edge_auth_oauth_client"),
+      NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
+      ea_conf_oauth_client, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_redis"),
+      NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE123,
+      ea_conf_redis, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_session_secret"),
+      NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+      ea_conf_session_secret, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
 
     { ngx_string("edge_auth_zone"),
       NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -496,7 +519,21 @@ ea_conf_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         ngx_memzero(inj, sizeof(ea_inject_t));
         inj->kind = cmd->offset;
 
-        if (inj->kind == EA_INJECT_BASIC) {
+        if (inj->kind == EA_INJECT_OAUTH) {
+            ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+                ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
+            ea_oauth_ref_t *ref = static_cast<ea_oauth_ref_t *>(
+                ngx_array_push(mcf->oauth_refs));
+            if (ref == NULL) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            ref->injects = lcf->injects;
+            ref->index = lcf->injects->nelts - 1;
+            ref->name = value[1];
+            ref->file = cf->conf_file->file.name;
+            ref->line = cf->conf_file->line;
+            ngx_str_set(&inj->name, "Authorization");
+        } else if (inj->kind == EA_INJECT_BASIC) {
             inj->value = ea_conf_value(cf, &value[1], directive);
             if (inj->value == NULL) {
                 return static_cast<char *>(NGX_CONF_ERROR);
@@ -584,4 +621,111 @@ ea_conf_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
                        "edge_auth_thread_pool needs nginx built --with-threads");
     return static_cast<char *>(NGX_CONF_ERROR);
 #endif
+}
+
+
+static char *
+ea_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+
+        if (mcf->redis != NULL) {
+            return const_cast<char *>("is duplicate");
+        }
+        edge_auth::Result<edge_auth::RedisUrl> url =
+            edge_auth::parse_redis_url(ea_sv(value[1]));
+        if (!url) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_redis: %s",
+                               url.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+
+        auto rc = std::make_unique<ea_redis_conf_t>();
+        rc->port = url->port;
+        rc->db = url->db;
+        rc->username = url->username;
+        rc->timeout = 200;
+        rc->prefix = "edge_auth:";
+        if (!url->password.empty()) {
+            Result<std::string> pw = edge_auth::resolve_secret_ref(url->password);
+            if (!pw) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_redis password: %s",
+                                   pw.error().c_str());
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            rc->password = std::move(*pw);
+        }
+
+        for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
+            std::string_view arg = ea_sv(value[i]);
+            if (arg.substr(0, 7) == "prefix=") {
+                rc->prefix.assign(arg.substr(7));
+            } else if (arg.substr(0, 8) == "timeout=") {
+                ngx_str_t t = {value[i].len - 8, value[i].data + 8};
+                ngx_int_t ms = ngx_parse_time(&t, 0);
+                if (ms == NGX_ERROR || ms <= 0) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "edge_auth_redis: invalid timeout \"%V\"", &t);
+                    return static_cast<char *>(NGX_CONF_ERROR);
+                }
+                rc->timeout = ms;
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "edge_auth_redis: invalid parameter \"%V\"", &value[i]);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
+
+        /* Resolved now, in the master: hiredis would resolve a name with a
+         * blocking call in the worker. */
+        addrinfo hints{}, *res = nullptr;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(url->host.c_str(), NULL, &hints, &res) != 0 || res == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "edge_auth_redis: cannot resolve host \"%s\"",
+                               url->host.c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        char text[INET6_ADDRSTRLEN] = {0};
+        const void *addr = res->ai_family == AF_INET6
+            ? static_cast<const void *>(&reinterpret_cast<sockaddr_in6 *>(res->ai_addr)->sin6_addr)
+            : static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr);
+        inet_ntop(res->ai_family, addr, text, sizeof(text));
+        freeaddrinfo(res);
+        rc->host = text;
+
+        mcf->redis = ea_conf_own(cf, std::move(rc));
+        return NGX_CONF_OK;
+    });
+}
+
+
+static char *
+ea_conf_session_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+
+        if (mcf->session_secret != NULL) {
+            return const_cast<char *>("is duplicate");
+        }
+        Result<std::string> secret = edge_auth::resolve_secret_ref(ea_sv(value[1]));
+        if (!secret) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_session_secret: %s",
+                               secret.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        if (secret->size() < 32) {
+            edge_auth::wipe(*secret);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "edge_auth_session_secret must be at least 32 bytes "
+                               "(e.g. openssl rand -base64 48)");
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        mcf->session_secret = ea_conf_own(cf, std::make_unique<std::string>(std::move(*secret)));
+        return NGX_CONF_OK;
+    });
 }

@@ -242,6 +242,42 @@ ea_inject_value(ngx_http_request_t *r, ea_inject_t *inj, ngx_str_t *out,
 }
 
 
+/* The Authorization value for an OAuth client's token; NGX_AGAIN parks
+ * the request until the token arrives (the phase runs again then). */
+static ngx_int_t
+ea_inject_oauth(ngx_http_request_t *r, ea_inject_t *inj, ea_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    if (ctx == NULL) {
+        ctx = ea_get_ctx(r);
+        if (ctx == NULL && (ctx = ea_create_ctx(r)) == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    std::string token;
+    ngx_int_t rc = ea_oauth_token(r, inj->oauth, ctx, &token);
+    if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+        return rc == NGX_AGAIN ? NGX_AGAIN : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rc != NGX_OK) {
+        static const char reason[] = "upstream token unavailable";
+        ctx->error.data = reinterpret_cast<u_char *>(const_cast<char *>(reason));
+        ctx->error.len = sizeof(reason) - 1;
+        return static_cast<ngx_int_t>(ea_oauth_on_error(inj->oauth));
+    }
+    if (!edge_auth::is_safe_header_value(token)
+        || ea_pstr(r->pool, "Bearer " + token, value) != NGX_OK)
+    {
+        edge_auth::wipe(token);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ctx->oauth_sent = inj->oauth;
+    ctx->oauth_sent_digest = edge_auth::sha256(token);
+    edge_auth::wipe(token);
+    return NGX_OK;
+}
+
+
 /* Removes the credential that client authentication consumed. */
 static ngx_int_t
 ea_strip(ngx_http_request_t *r, ea_ctx_t *ctx)
@@ -282,6 +318,13 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     }
     for (ngx_uint_t i = 0; i < n; i++) {
         const char *why = "";
+        if (injects[i].kind == EA_INJECT_OAUTH) {
+            ngx_int_t rc = ea_inject_oauth(r, &injects[i], ctx, &values[i]);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+            continue;
+        }
         if (!ea_inject_value(r, &injects[i], &values[i], &why)) {
             ea_log(r, NGX_LOG_ERR, "edge_auth: upstream %s \"%V\" not sent: %s",
                    injects[i].kind == EA_INJECT_QUERY ? "parameter" : "header",
@@ -305,7 +348,13 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     for (ngx_uint_t i = 0; i < n; i++) {
         ea_inject_t *inj = &injects[i];
         ngx_int_t rc;
-        if (inj->kind == EA_INJECT_QUERY) {
+        if (inj->kind == EA_INJECT_OAUTH) {
+            rc = ea_set_header_in(r, &inj->name, &inj->lowcase, inj->hash, &values[i]);
+            if (rc == NGX_OK) {
+                std::string_view token = ea_sv(values[i]).substr(sizeof("Bearer ") - 1);
+                rc = ea_oauth_forward_claims(r, inj->oauth, token);
+            }
+        } else if (inj->kind == EA_INJECT_QUERY) {
             rc = ea_set_args(r, edge_auth::query_set(ea_sv(r->args), ea_sv(inj->name),
                                                      ea_sv(values[i])));
         } else {

@@ -7,6 +7,8 @@
 
 #include "ngx/ngx_edge_auth.h"
 
+#include <curl/curl.h>
+
 #include <new>
 
 static ngx_int_t ea_preconfiguration(ngx_conf_t *cf) noexcept;
@@ -16,6 +18,9 @@ static char *ea_init_main_conf(ngx_conf_t *cf, void *conf) noexcept;
 static void *ea_create_loc_conf(ngx_conf_t *cf) noexcept;
 static char *ea_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child) noexcept;
+static ngx_int_t ea_init_module(ngx_cycle_t *cycle) noexcept;
+static ngx_int_t ea_init_process(ngx_cycle_t *cycle) noexcept;
+static void ea_exit_process(ngx_cycle_t *cycle) noexcept;
 
 static ngx_str_t ea_zone_name = ngx_string("edge_auth");
 static ngx_str_t ea_default_pool = ngx_string("default");
@@ -37,11 +42,11 @@ ngx_module_t ngx_http_edge_auth_module = {
     ea_commands,
     NGX_HTTP_MODULE,
     NULL,                  /* init master */
-    NULL,                  /* init module */
-    NULL,                  /* init process */
+    ea_init_module,        /* init module */
+    ea_init_process,       /* init process */
     NULL,                  /* init thread */
     NULL,                  /* exit thread */
-    NULL,                  /* exit process */
+    ea_exit_process,       /* exit process */
     NULL,                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -91,7 +96,9 @@ ea_create_main_conf(ngx_conf_t *cf) noexcept
     }
     mcf->zone_size = NGX_CONF_UNSET_SIZE;
     mcf->user_files = ngx_array_create(cf->pool, 4, sizeof(EaUserFile *));
-    if (mcf->user_files == NULL) {
+    mcf->oauth_clients = ngx_array_create(cf->pool, 4, sizeof(EaOAuthClient *));
+    mcf->oauth_refs = ngx_array_create(cf->pool, 4, sizeof(ea_oauth_ref_t));
+    if (mcf->user_files == NULL || mcf->oauth_clients == NULL || mcf->oauth_refs == NULL) {
         return NULL;
     }
     return mcf;
@@ -211,6 +218,26 @@ ea_postconfiguration(ngx_conf_t *cf) noexcept
         }
     }
     mcf->zone->init = ea_zone_init;
+    if (ea_oauth_postconfiguration(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* edge_auth_upstream_oauth may name a client defined further down. */
+    ea_oauth_ref_t *refs = static_cast<ea_oauth_ref_t *>(mcf->oauth_refs->elts);
+    for (ngx_uint_t i = 0; i < mcf->oauth_refs->nelts; i++) {
+        ea_inject_t *inj = static_cast<ea_inject_t *>(refs[i].injects->elts) + refs[i].index;
+        inj->oauth = ea_oauth_find(mcf, &refs[i].name);
+        if (inj->oauth == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown edge_auth_oauth_client \"%V\" in %V:%ui",
+                          &refs[i].name, &refs[i].file, refs[i].line);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ea_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
 #if (NGX_THREADS)
     /* Slow password hashes (bcrypt, SHA-crypt) are verified in a thread
@@ -224,4 +251,43 @@ ea_postconfiguration(ngx_conf_t *cf) noexcept
     }
 #endif
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ea_init_module(ngx_cycle_t *cycle) noexcept
+{
+    /* Once per process image, before any worker (and any thread) exists. */
+    static bool initialised = false;
+    if (!initialised) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "edge_auth: curl_global_init failed");
+            return NGX_ERROR;
+        }
+        initialised = true;
+    }
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ea_init_process(ngx_cycle_t *cycle) noexcept
+{
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+        return NGX_OK;
+    }
+    if (ea_http_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_edge_auth_module));
+    return ea_redis_init_process(cycle, mcf ? mcf->redis : NULL);
+}
+
+
+static void
+ea_exit_process(ngx_cycle_t *cycle) noexcept
+{
+    ea_redis_exit_process();
+    ea_http_exit_process();
 }

@@ -237,22 +237,15 @@ ea_zone_get(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
 }
 
 
-void
-ea_zone_set(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
+/* Caller holds the mutex; false when even eviction cannot make room. */
+static bool
+ea_insert_locked(ea_zone_t *zone, const edge_auth::Digest &key,
     std::string_view value, ngx_msec_t ttl)
 {
-    ea_zone_t *zone = ea_zone(shm_zone);
     size_t size = offsetof(ea_node_t, data) + value.size();
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    ea_node_t *n = ea_lookup_locked(zone, key);
-    if (n != NULL) {
-        ea_free_locked(zone, n);
-    }
     ea_expire_locked(zone, 0);
-
-    n = static_cast<ea_node_t *>(ngx_slab_alloc_locked(zone->shpool, size));
+    ea_node_t *n = static_cast<ea_node_t *>(ngx_slab_alloc_locked(zone->shpool, size));
     for (int attempt = 0; n == NULL && attempt < 64; attempt++) {
         if (ngx_queue_empty(&zone->sh->lru)) {
             break;
@@ -261,11 +254,7 @@ ea_zone_set(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
         n = static_cast<ea_node_t *>(ngx_slab_alloc_locked(zone->shpool, size));
     }
     if (n == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "edge_auth: zone too small for a %uz-byte entry; "
-                      "increase edge_auth_zone", size);
-        return;
+        return false;
     }
 
     std::memcpy(n->key, key.data(), 32);
@@ -275,8 +264,57 @@ ea_zone_set(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
     std::memcpy(n->data, value.data(), value.size());
     ngx_rbtree_insert(&zone->sh->rbtree, &n->node);
     ngx_queue_insert_head(&zone->sh->lru, &n->queue);
+    return true;
+}
 
+
+static void
+ea_zone_full(size_t size)
+{
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "edge_auth: zone too small for a %uz-byte entry; "
+                  "increase edge_auth_zone", size);
+}
+
+
+void
+ea_zone_set(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
+    std::string_view value, ngx_msec_t ttl)
+{
+    ea_zone_t *zone = ea_zone(shm_zone);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ea_node_t *n = ea_lookup_locked(zone, key);
+    if (n != NULL) {
+        ea_free_locked(zone, n);
+    }
+    bool stored = ea_insert_locked(zone, key, value, ttl);
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (!stored) {
+        ea_zone_full(value.size());
+    }
+}
+
+
+bool
+ea_zone_add(ngx_shm_zone_t *shm_zone, const edge_auth::Digest &key,
+    std::string_view value, ngx_msec_t ttl)
+{
+    ea_zone_t *zone = ea_zone(shm_zone);
+    bool added = false;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ea_node_t *n = ea_lookup_locked(zone, key);
+    if (n != NULL && n->expires <= ea_now_ms()) {
+        ea_free_locked(zone, n);
+        n = NULL;
+    }
+    if (n == NULL) {
+        added = ea_insert_locked(zone, key, value, ttl);
+    }
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+    return added;
 }
 
 
