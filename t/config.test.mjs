@@ -4,8 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
-import { nginxTest, nginxTestFile, REPO } from './lib/nginx.mjs';
+import { nginxTest, nginxTestFile } from './lib/nginx.mjs';
+import { examples } from './lib/examples.mjs';
 
 const server = (body) => `
     upstream backend { server 127.0.0.1:9; }
@@ -160,15 +160,11 @@ describe('nginx -t accepts', () => {
 });
 
 describe('conf-examples pass nginx -t', () => {
-  const dir = path.join(REPO, 'conf-examples');
-  const examples = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.conf')).sort() : [];
-  if (examples.length === 0) it('conf-examples has no *.conf yet', { skip: true }, () => {});
-  for (const name of examples) {
-    const file = path.join(dir, name);
-    const firstLine = fs.readFileSync(file, 'utf8').split('\n')[0];
-    const skip = /^#\s*needs:.*\bidp\b/.test(firstLine) ? 'needs an IdP (first line "# needs: idp")' : false;
-    it(name, { skip }, async () => {
-      const res = await nginxTestFile(file);
+  const list = examples();
+  if (list.length === 0) it('conf-examples has no *.conf yet', { skip: true }, () => {});
+  for (const ex of list) {
+    it(ex.name, { skip: ex.skip }, async () => {
+      const res = await nginxTestFile(ex.file);
       assert.equal(res.code, 0, res.output);
     });
   }

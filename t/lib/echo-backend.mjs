@@ -32,15 +32,17 @@ function describeRequest(req) {
 
 export async function startEcho({ port = 0, host = '127.0.0.1' } = {}) {
   const requests = [];
+  const statuses = []; // failNext(): answers for the next requests instead of 200
   const server = http.createServer((req, res) => {
     const seen = describeRequest(req);
     requests.push(seen);
+    const status = statuses.length ? statuses.shift() : 200;
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       seen.body = Buffer.concat(chunks).toString('utf8');
       const body = JSON.stringify(seen);
-      res.writeHead(200, {
+      res.writeHead(status, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
       });
@@ -57,6 +59,10 @@ export async function startEcho({ port = 0, host = '127.0.0.1' } = {}) {
     requests,
     hits: () => requests.length,
     last: () => requests[requests.length - 1],
+    /** The next `count` requests are answered with `status` (same JSON body) instead of 200. */
+    failNext: (status = 401, count = 1) => {
+      for (let i = 0; i < count; i++) statuses.push(status);
+    },
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -154,14 +154,13 @@ export async function nginxTest(opts) {
 }
 
 /**
- * `nginx -t` on a whole config file of its own (a conf-example), as if it were
- * run from its directory: the prefix gets a copy of every file next to it, so
+ * Copies a config file of its own (a conf-example) into the prefix so that it
+ * runs as if from its directory: every file next to it is copied too, so
  * relative paths resolve; its `load_module` of edge-auth (or, without one, an
- * added first line) loads the module built here; pid and the startup log go
- * into the prefix unless the file sets them.
+ * added first line) loads the module built here; `rewrite(text, ctx)` may edit
+ * it (ports). Returns the copy's path and the -g directives (pid, unless set).
  */
-export async function nginxTestFile(confFile, { env = {} } = {}) {
-  const prefix = makePrefix();
+function writeExample(prefix, confFile, rewrite, ctx) {
   const dir = path.dirname(confFile);
   // Copies, not links: a link left dangling in t/.tmp would break node's test discovery.
   for (const entry of fs.readdirSync(dir)) {
@@ -170,10 +169,17 @@ export async function nginxTestFile(confFile, { env = {} } = {}) {
   let text = fs.readFileSync(confFile, 'utf8');
   const loadRe = /^\s*load_module\s+\S*edge_auth\S*\s*;/m;
   text = loadRe.test(text) ? text.replace(loadRe, `load_module ${MODULE};`) : `load_module ${MODULE};\n${text}`;
+  if (rewrite) text = rewrite(text, ctx);
   const conf = path.join(prefix, path.basename(confFile));
   fs.writeFileSync(conf, text, { mode: 0o644 });
-  const globals = /^\s*pid\s/m.test(text) ? [] : ['-g', `pid ${prefix}/nginx.pid;`];
-  const res = await run(NGINX, ['-t', '-p', prefix + '/', '-c', conf, '-e', path.join(prefix, 'error.log'), ...globals], {
+  return { conf, globals: /^\s*pid\s/m.test(text) ? '' : `pid ${prefix}/nginx.pid;` };
+}
+
+/** `nginx -t` on a whole config file of its own (a conf-example); see writeExample. */
+export async function nginxTestFile(confFile, { env = {} } = {}) {
+  const prefix = makePrefix();
+  const { conf, globals } = writeExample(prefix, confFile, null, { prefix });
+  const res = await run(NGINX, ['-t', '-p', prefix + '/', '-c', conf, '-e', path.join(prefix, 'error.log'), ...(globals ? ['-g', globals] : [])], {
     env: { ...process.env, ...env },
   });
   return { ...res, conf, prefix };
@@ -184,6 +190,8 @@ export async function nginxTestFile(confFile, { env = {} } = {}) {
  * Options: http, main (text or function of ctx), workers (default 1),
  * env (added to nginx's environment; list names with `env NAME;` in main),
  * files ({ relative name: content } written into the prefix), ports (how many, default 1).
+ * Or, instead of http/main: example (a whole config file, see writeExample)
+ * with rewrite(text, ctx) to put the test's ports in.
  */
 export async function startNginx(opts = {}) {
   let lastError;
@@ -198,16 +206,18 @@ export async function startNginx(opts = {}) {
   throw lastError;
 }
 
-async function startOnce({ http, main, workers = 1, env = {}, files, ports: nports = 1 }) {
+async function startOnce({ http, main, workers = 1, env = {}, files, ports: nports = 1, example, rewrite }) {
   const prefix = makePrefix();
   writeFiles(prefix, files);
   const ports = await freePorts(nports);
   const ctx = { port: ports[0], ports, prefix, path: (name) => path.join(prefix, name) };
-  const conf = path.join(prefix, 'nginx.conf');
   const errorLog = path.join(prefix, 'error.log');
-  fs.writeFileSync(conf, buildConf({ prefix, main, http, workers, ctx }), { mode: 0o644 });
+  let conf = path.join(prefix, 'nginx.conf');
+  let globals = '';
+  if (example) ({ conf, globals } = writeExample(prefix, example, rewrite, ctx));
+  else fs.writeFileSync(conf, buildConf({ prefix, main, http, workers, ctx }), { mode: 0o644 });
 
-  const child = spawn(NGINX, ['-p', prefix, '-c', conf, '-e', errorLog, '-g', 'daemon off;'], {
+  const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf, '-e', errorLog, '-g', `daemon off; ${globals}`], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -287,7 +297,8 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
         await exit;
         clearTimeout(timer);
       }
-      const log = readLog(errorLog);
+      // the config's error_log may be stderr (conf-examples): look at both
+      const log = readLog(errorLog) + '\n' + output;
       const crashes = log.split('\n').filter((l) => /exited on signal/.test(l));
       if (crashes.length) throw new Error(`nginx worker crashed (prefix ${prefix}):\n${crashes.join('\n')}`);
       if (exited.signal === 'SIGKILL') throw new Error(`nginx did not stop on QUIT (prefix ${prefix})`);
