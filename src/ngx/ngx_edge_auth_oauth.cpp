@@ -658,6 +658,19 @@ ea_start_flight(EaOAuthClient *client, bool background)
 }
 
 
+/* A flight marker holds the owner's pid; "paused" markers have none. */
+static bool
+ea_owner_died(const std::string &owner)
+{
+    ngx_int_t pid = ngx_atoi(reinterpret_cast<u_char *>(const_cast<char *>(owner.data())),
+                             owner.size());
+    if (pid == NGX_ERROR || pid <= 0 || pid == ngx_pid) {
+        return false;
+    }
+    return kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
+}
+
+
 /* Waiters of a flight owned by another worker look at the zone. */
 static void
 ea_poll_handler(ngx_event_t *ev) noexcept
@@ -674,7 +687,15 @@ ea_poll_handler(ngx_event_t *ev) noexcept
             ea_wake_all(client);
             return;
         }
-        if (!ea_zone_get(client->zone, client->lock_key, NULL)) {
+        std::string owner;
+        bool in_flight = ea_zone_get(client->zone, client->lock_key, &owner);
+        if (in_flight && ea_owner_died(owner)) {
+            /* its worker crashed mid-flight: the marker would otherwise
+             * hold everyone off until it expires */
+            ea_zone_delete(client->zone, client->lock_key);
+            in_flight = false;
+        }
+        if (!in_flight) {
             /* the other worker finished without a token, or died */
             if (!ea_zone_get(client->zone, client->neg_key, NULL)
                 && ea_start_flight(client, false))
