@@ -2,20 +2,9 @@
 
 #include <string>
 
+#include "core/bytes.h"
+
 namespace edge_auth {
-namespace {
-
-void append_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>(v >> shift & 0xff);
-}
-
-// Length-prefixed, so ("ab", "c") and ("a", "bc") never encode alike.
-void append_field(std::string& out, std::string_view field) {
-  append_u64(out, field.size());
-  out.append(field);
-}
-
-}  // namespace
 
 Digest basic_cache_key(std::string_view secret, std::uint64_t file_version, std::string_view user,
                        std::string_view password, std::string_view stored_hash) {
