@@ -80,10 +80,14 @@ trap 'echo; echo "run-demo: stopping"; exit 0' INT TERM
 cp -R "$EXAMPLES/." "$DEMO/"
 chmod -R a+rX "$DEMO"
 conf="$DEMO/$name"
+# Load a private copy of the module: `make` rewrites build/*.so in place, which
+# would crash the running workers if they mapped that file.
+cp "$MODULE" "$DEMO/ngx_http_edge_auth_module.so"
+MODULE_COPY=$DEMO/ngx_http_edge_auth_module.so
 if grep -Eq '^[[:space:]]*load_module[[:space:]]+[^;]*edge_auth[^;]*;' "$conf"; then
-  sed -i -E "s|^([[:space:]]*)load_module[[:space:]]+[^;]*edge_auth[^;]*;|\1load_module $MODULE;|" "$conf"
+  sed -i -E "s|^([[:space:]]*)load_module[[:space:]]+[^;]*edge_auth[^;]*;|\1load_module $MODULE_COPY;|" "$conf"
 else
-  sed -i "1i load_module $MODULE;" "$conf"
+  sed -i "1i load_module $MODULE_COPY;" "$conf"
 fi
 if [[ $(id -u) != 0 ]]; then
   # Debian's temp paths (/var/lib/nginx/*) need root: use the prefix instead.
