@@ -285,6 +285,7 @@ ea_oauth_param(ngx_conf_t *cf, ngx_command_t *dummy, void *conf) noexcept
                 return static_cast<char *>(NGX_CONF_ERROR);
             }
             client->ca_file.assign(ea_sv(path));
+            c.ca_file = client->ca_file;
             if (access(client->ca_file.c_str(), R_OK) != 0) {
                 return ea_oauth_error(cf, "cannot read ca_file \"%V\"", &path);
             }
@@ -549,13 +550,23 @@ ea_flight_fetch(EaOAuthClient *client)
         return;
     }
     client->fetch = std::make_unique<edge_auth::TokenFetch>(client->cfg, *http, ea_scheduler);
-    client->fetch->start([client](TokenResult result) {
-        /* Owned here until the end of this callback: waking the waiters
-         * may start the next flight, which sets client->fetch again. */
-        std::unique_ptr<edge_auth::TokenFetch> self = std::move(client->fetch);
-        client->last_attempts = self->attempts();
-        ea_flight_done(client, std::move(result), false);
-    });
+    try {
+        client->fetch->start([client](TokenResult result) {
+            /* Owned here until the end of this callback: waking the waiters
+             * may start the next flight, which sets client->fetch again. */
+            std::unique_ptr<edge_auth::TokenFetch> self = std::move(client->fetch);
+            client->last_attempts = self->attempts();
+            ea_flight_done(client, std::move(result), false);
+        });
+    } catch (const std::exception &e) {
+        /* the request could not even be started: end the flight now */
+        client->fetch.reset();
+        TokenResult failed;
+        failed.error.error = "internal";
+        failed.error.description = e.what();
+        client->last_attempts = 0;
+        ea_flight_done(client, std::move(failed), false);
+    }
 }
 
 
