@@ -9,6 +9,7 @@
 //   te.set('billing', 'slow', { delay: 3000 });   // any mode also takes { delay }
 //   te.hits('billing'), te.requests('billing'), te.last('billing')
 //   te.issued()                              // every access_token handed out (all routes)
+//   te.grants('billing')                     // [{ token, at }] handed out on one route
 //   await te.close();
 //
 // Modes:
@@ -77,6 +78,7 @@ function huge() {
 export async function startTokenEndpoint({ port = 0, host = '127.0.0.1' } = {}) {
   const routes = new Map();
   const issued = [];
+  const grants = []; // { route, token, at }
   const timers = new Set();
   const route = (name) => {
     if (!routes.has(name)) routes.set(name, { mode: 'ok', opts: {}, requests: [] });
@@ -90,10 +92,11 @@ export async function startTokenEndpoint({ port = 0, host = '127.0.0.1' } = {}) 
     res.end(buf);
   }
 
-  function answer(res, mode, opts) {
+  function answer(res, mode, opts, name) {
     const expires = opts.expiresIn === undefined ? 3600 : opts.expiresIn;
     const grant = (token) => {
       issued.push(token);
+      grants.push({ route: name, token, at: Date.now() });
       const body = { access_token: token, token_type: 'Bearer' };
       if (expires !== null) body.expires_in = expires;
       send(res, 200, body);
@@ -151,11 +154,11 @@ export async function startTokenEndpoint({ port = 0, host = '127.0.0.1' } = {}) 
       if (delay > 0) {
         const t = setTimeout(() => {
           timers.delete(t);
-          if (!res.destroyed) answer(res, mode, opts);
+          if (!res.destroyed) answer(res, mode, opts, name);
         }, delay);
         timers.add(t);
       } else {
-        answer(res, mode, opts);
+        answer(res, mode, opts, name);
       }
     });
   });
@@ -181,6 +184,8 @@ export async function startTokenEndpoint({ port = 0, host = '127.0.0.1' } = {}) 
     last: (name = 'default') => route(name).requests.at(-1),
     /** Every access_token this endpoint handed out, on every route. */
     issued: () => issued,
+    /** Tokens handed out on one route, in order: [{ token, at (ms) }]. */
+    grants: (name = 'default') => grants.filter((g) => g.route === name),
     close: () =>
       new Promise((resolve) => {
         for (const t of timers) clearTimeout(t);
@@ -202,4 +207,19 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const stop = () => te.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/**
+ * An edge_auth_oauth_client block. `params` maps a parameter to a value, or to
+ * an array of values for repeatable ones (param, require, forward_claim).
+ *   oauthClient('billing', { token_url: te.url('billing'), client_id: 'id', scope: 'a b',
+ *                            param: ['foo bar', 'x y'] })
+ */
+export function oauthClient(name, params) {
+  const lines = [];
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null) continue;
+    for (const v of [].concat(value)) lines.push(`        ${key} ${v};`);
+  }
+  return `    edge_auth_oauth_client ${name} {\n${lines.join('\n')}\n    }\n`;
 }
