@@ -112,6 +112,27 @@ describe('oauth timing', () => {
     }
   });
 
+  it('refresh ahead across 2 workers: 30 parallel requests in the refresh window = one background refresh, nobody waits', async () => {
+    const te = await endpoint();
+    te.set('rp', 'ok', { expiresIn: 2 });
+    const s = await oauthStack({ te, route: 'rp', workers: 2, reuseport: true, conf: { refresh_before: '1s' } });
+    const cold = await timed(s, '/o/cold');
+    assert.equal(cold.status, 200);
+    const t1 = cold.auth;
+    await sleep(Math.max(0, te.grants('rp')[0].at + 1150 - Date.now())); // inside the window, still valid
+    te.set('rp', 'ok', { expiresIn: 2, delay: 300 }); // the refresh takes a while
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => timed(s, `/o/${i}`)));
+    assert.ok(results.every((r) => r.status === 200), 'all succeed');
+    const slow = results.filter((r) => r.took > 150);
+    assert.equal(slow.length, 0, `no request waits for the refresh: ${slow.map((r) => r.took).join(', ')} ms`);
+    assert.ok(results.every((r) => r.auth === t1), 'they use the still-valid token');
+    assert.equal(new Set(results.map((r) => r.pid)).size, 2, 'both workers served');
+    await sleep(500);
+    assert.equal(te.hits('rp'), 2, 'exactly one background refresh');
+    const after = await timed(s, '/o/after');
+    assert.equal(after.auth, `Bearer ${te.grants('rp')[1].token}`, 'the refreshed token is used next');
+  });
+
   it('isolation: worker_processes 1, a token fetch hanging 3 s does not delay other requests (< 100 ms)', async () => {
     const te = await endpoint();
     te.set('iso', 'ok', { delay: 3000 });
