@@ -58,7 +58,8 @@ $(NGX_TREE)/objs/Makefile: config $(NGX_SRC)/conf_flags $(BUILD)/ngx-sources.txt
 
 $(MODULE): $(CORE_LIB) $(NGX_TREE)/objs/Makefile $(wildcard src/ngx/*.cpp src/ngx/*.h)
 	$(MAKE) -C $(NGX_TREE) -f objs/Makefile -j $(JOBS) modules
-	cp $(NGX_TREE)/objs/ngx_http_edge_auth_module.so $@
+	@# a new inode: overwriting a .so in place crashes every nginx that has it loaded
+	cp $(NGX_TREE)/objs/ngx_http_edge_auth_module.so $@.tmp && mv -f $@.tmp $@
 	@if nm -D --undefined-only $@ | grep -q '_Z.*ngx_'; then \
 	  echo "error: nginx symbols referenced with C++ linkage (missing extern \"C\")"; exit 1; fi
 

@@ -32,6 +32,10 @@ struct HttpResponse {
   std::string error;  // "connection refused", "timeout", "response larger than 1048576 bytes"
   std::string body;
   std::string cache_control;  // the Cache-Control header, if any (JWKS max-age)
+  // The body went past HttpOptions::max_body: the client stopped reading, so
+  // `body` is empty and `status` is the status line that was received.
+  bool body_too_large = false;
+  std::size_t max_body = 0;  // the limit that was exceeded
   bool ok() const { return status >= 200 && status < 300; }
 };
 

@@ -241,6 +241,11 @@ std::string TokenError::summary() const {
 
 TokenResult parse_token_response(const HttpResponse& response, std::int64_t now_ms,
                                  const OAuthClientConfig& cfg) {
+  if (response.body_too_large) {
+    // The IdP answered, with far too much: asking again would not help.
+    return failure(response.status, "invalid_response",
+                   "body larger than " + std::to_string(response.max_body) + " bytes", false);
+  }
   if (response.status == 0) {
     std::string why = response.error.empty() ? "no response" : response.error;
     return failure(0, "transport", log_text(why, kMaxDescription, cfg), true);

@@ -232,6 +232,20 @@ TEST(TokenResponse, OversizedBodyIsAnError) {
   EXPECT_EQ(t.error.summary(), "HTTP 200 invalid_response: body larger than 1048576 bytes");
 }
 
+// Regression: the HTTP client stops reading past its cap and says so; that
+// was reported as a transport error and retried (3 x 12 MB to one IdP).
+TEST(TokenResponse, BodyCutAtTheClientCapIsNotRetried) {
+  edge_auth::HttpResponse response;
+  response.status = 200;
+  response.body_too_large = true;
+  response.max_body = 1024 * 1024;
+  edge_auth::OAuthClientConfig cfg;
+  TokenResult t = edge_auth::parse_token_response(response, 0, cfg);
+  ASSERT_FALSE(t.ok);
+  EXPECT_FALSE(t.error.retryable);
+  EXPECT_EQ(t.error.summary(), "HTTP 200 invalid_response: body larger than 1048576 bytes");
+}
+
 TEST(TokenResponse, OverlongAccessTokenIsAnError) {
   TokenResult t = parse(200, R"({"access_token":")" + std::string(16 * 1024 + 1, 'a') + "\"}");
   ASSERT_FALSE(t.ok);

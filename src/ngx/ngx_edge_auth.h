@@ -35,6 +35,7 @@ extern "C" {
 #include <vector>
 
 #include "core/crypto.h"
+#include "core/result.h"
 #include "core/status.h"
 
 extern "C" ngx_module_t ngx_http_edge_auth_module;
@@ -149,12 +150,15 @@ struct ea_ctx_t {
     ngx_flag_t            injected;
     const void           *auth_store; /* users/tokens that authenticated */
     EaOAuthClient        *oauth_waited;   /* waited once for this client */
+    ngx_flag_t            oauth_timed_out;
     EaOAuthClient        *oauth_sent;     /* its token went upstream */
     edge_auth::Digest     oauth_sent_digest;
 };
 
 /* ngx_edge_auth_module.cpp */
 ea_main_conf_t *ea_main_conf(ngx_http_request_t *r);
+/* resolve_secret_ref with a relative file: path taken from the conf prefix */
+edge_auth::Result<std::string> ea_conf_secret(ngx_conf_t *cf, std::string_view spec);
 
 /* ngx_edge_auth_directives.cpp */
 extern ngx_command_t ea_commands[];
@@ -238,7 +242,7 @@ ngx_int_t ea_add_variables(ngx_conf_t *cf);
  * keyed by 32-byte digests, shared by all workers and kept across reloads. */
 struct ea_zone_t;
 ea_zone_t *ea_zone_create(ngx_pool_t *pool);
-ngx_int_t ea_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ea_zone_init(ngx_shm_zone_t *shm_zone, void *data) noexcept;
 bool ea_zone_get(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
     std::string *value);
 void ea_zone_set(ngx_shm_zone_t *zone, const edge_auth::Digest &key,

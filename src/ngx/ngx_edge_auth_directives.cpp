@@ -286,7 +286,7 @@ ea_conf_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
             return static_cast<char *>(NGX_CONF_ERROR);
         }
 
-        Result<std::string> secret = edge_auth::resolve_secret_ref(ea_sv(value[2]));
+        Result<std::string> secret = ea_conf_secret(cf, ea_sv(value[2]));
         if (!secret) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_user \"%V\": %s",
                                &value[1], secret.error().c_str());
@@ -350,7 +350,7 @@ ea_conf_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
             label = std::string(arg.substr(6));
         }
 
-        Result<std::string> token = edge_auth::resolve_secret_ref(ea_sv(value[1]));
+        Result<std::string> token = ea_conf_secret(cf, ea_sv(value[1]));
         if (!token) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_token: %s",
                                token.error().c_str());
@@ -460,7 +460,7 @@ ea_conf_value(ngx_conf_t *cf, ngx_str_t *arg, const char *directive)
     }
 
     if (edge_auth::is_secret_ref(ea_sv(*arg))) {
-        Result<std::string> secret = edge_auth::resolve_secret_ref(ea_sv(*arg));
+        Result<std::string> secret = ea_conf_secret(cf, ea_sv(*arg));
         if (!secret) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s: %s", directive,
                                secret.error().c_str());
@@ -649,7 +649,7 @@ ea_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         rc->timeout = 200;
         rc->prefix = "edge_auth:";
         if (!url->password.empty()) {
-            Result<std::string> pw = edge_auth::resolve_secret_ref(url->password);
+            Result<std::string> pw = ea_conf_secret(cf, url->password);
             if (!pw) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_redis password: %s",
                                    pw.error().c_str());
@@ -712,7 +712,7 @@ ea_conf_session_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         if (mcf->session_secret != NULL) {
             return const_cast<char *>("is duplicate");
         }
-        Result<std::string> secret = edge_auth::resolve_secret_ref(ea_sv(value[1]));
+        Result<std::string> secret = ea_conf_secret(cf, ea_sv(value[1]));
         if (!secret) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_session_secret: %s",
                                secret.error().c_str());

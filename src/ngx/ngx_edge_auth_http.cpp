@@ -305,8 +305,12 @@ class NgxHttpClient final : public edge_auth::HttpClient {
         edge_auth::HttpResponse &resp = t->response;
 
         if (t->too_large || result == CURLE_FILESIZE_EXCEEDED) {
-            resp.status = 0;
+            long code = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+            resp.status = static_cast<int>(code);
             resp.body.clear();
+            resp.body_too_large = true;
+            resp.max_body = t->max_body;
             resp.error = "response larger than " + std::to_string(t->max_body) + " bytes";
         } else if (result != CURLE_OK) {
             resp.status = 0;

@@ -348,7 +348,15 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     for (ngx_uint_t i = 0; i < n; i++) {
         ea_inject_t *inj = &injects[i];
         ngx_int_t rc;
-        if (inj->kind == EA_INJECT_OAUTH) {
+        if (values[i].len == 0 && inj->kind != EA_INJECT_BASIC) {
+            /* like proxy_set_header: an empty value means "do not send" */
+            if (inj->kind == EA_INJECT_QUERY) {
+                rc = ea_set_args(r, edge_auth::query_remove(ea_sv(r->args), ea_sv(inj->name)));
+            } else {
+                ea_remove_header_in(r, &inj->lowcase);
+                rc = NGX_OK;
+            }
+        } else if (inj->kind == EA_INJECT_OAUTH) {
             rc = ea_set_header_in(r, &inj->name, &inj->lowcase, inj->hash, &values[i]);
             if (rc == NGX_OK) {
                 std::string_view token = ea_sv(values[i]).substr(sizeof("Bearer ") - 1);

@@ -7,6 +7,8 @@
 
 #include "ngx/ngx_edge_auth.h"
 
+#include "core/secret_ref.h"
+
 #include <curl/curl.h>
 
 #include <new>
@@ -71,6 +73,24 @@ ea_pstr(ngx_pool_t *pool, std::string_view from, ngx_str_t *to)
     ngx_memcpy(to->data, from.data(), from.size());
     to->data[from.size()] = '\0';
     return NGX_OK;
+}
+
+
+edge_auth::Result<std::string>
+ea_conf_secret(ngx_conf_t *cf, std::string_view spec)
+{
+    /* A relative file: path is relative to the configuration directory,
+     * like every other path nginx reads at load (not to nginx's cwd). */
+    if (spec.substr(0, 5) == "file:" && spec.size() > 5 && spec[5] != '/') {
+        ngx_str_t path;
+        if (ea_pstr(cf->pool, spec.substr(5), &path) != NGX_OK
+            || ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK)
+        {
+            return edge_auth::Result<std::string>::failure("out of memory");
+        }
+        return edge_auth::resolve_secret_ref("file:" + std::string(ea_sv(path)));
+    }
+    return edge_auth::resolve_secret_ref(spec);
 }
 
 
@@ -179,8 +199,23 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
 }
 
 
+static ngx_int_t ea_postconfiguration_body(ngx_conf_t *cf);
+
+
 static ngx_int_t
 ea_postconfiguration(ngx_conf_t *cf) noexcept
+{
+    try {
+        return ea_postconfiguration_body(cf);
+    } catch (const std::exception &e) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth: %s", e.what());
+        return NGX_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ea_postconfiguration_body(ngx_conf_t *cf)
 {
     ngx_http_core_main_conf_t *cmcf = static_cast<ngx_http_core_main_conf_t *>(
         ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));

@@ -158,7 +158,7 @@ ea_oauth_error(ngx_conf_t *cf, const char *fmt, ngx_str_t *arg)
 static bool
 ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out)
 {
-    edge_auth::Result<std::string> v = edge_auth::resolve_secret_ref(ea_sv(*arg));
+    edge_auth::Result<std::string> v = ea_conf_secret(cf, ea_sv(*arg));
     if (!v) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", v.error().c_str());
         return false;
@@ -739,6 +739,9 @@ ea_waiter_timeout(ngx_event_t *ev) noexcept
         }
     }
     w->waiting = false;
+    if (ea_ctx_t *ctx = ea_get_ctx(r)) {
+        ctx->oauth_timed_out = 1;
+    }
     r->main->blocked--;
     r->write_event_handler(r);
     ngx_http_run_posted_requests(c);
@@ -805,8 +808,13 @@ ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx,
     }
     if (ctx->oauth_waited == client) {
         /* woken up or timed out, and still nothing */
-        ea_log(r, NGX_LOG_ERR, "edge_auth: oauth client \"%s\": no token within %Lms",
-               client->cfg.name.c_str(), client->cfg.timeout_ms);
+        if (ctx->oauth_timed_out) {
+            ea_log(r, NGX_LOG_ERR, "edge_auth: oauth client \"%s\": no token within %Lms",
+                   client->cfg.name.c_str(), client->cfg.timeout_ms);
+        } else {
+            ea_log(r, NGX_LOG_ERR, "edge_auth: oauth client \"%s\": no token: the token "
+                   "request failed", client->cfg.name.c_str());
+        }
         return NGX_DECLINED;
     }
 

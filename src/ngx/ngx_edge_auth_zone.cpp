@@ -96,7 +96,7 @@ ea_zone_create(ngx_pool_t *pool)
 /* shm_zone->data is the new configuration's ea_zone_t (ea_zone_create);
  * `data` is the previous configuration's one on reload, else NULL. */
 ngx_int_t
-ea_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+ea_zone_init(ngx_shm_zone_t *shm_zone, void *data) noexcept
 {
     ea_zone_t *old = static_cast<ea_zone_t *>(data);
     ea_zone_t *zone = static_cast<ea_zone_t *>(shm_zone->data);
