@@ -47,12 +47,18 @@ NGX_SOURCES := $(sort $(wildcard src/ngx/*.cpp))
 $(shell mkdir -p $(BUILD); echo "$(NGX_SOURCES)" | cmp -s - $(BUILD)/ngx-sources.txt \
 	|| echo "$(NGX_SOURCES)" > $(BUILD)/ngx-sources.txt)
 
+# Debian builds nginx and its modules with these (dpkg-buildflags): -O2 and
+# the hardening flags; nginx's own default would be a plain -O.
+NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
+
 # nginx's configure wants to run inside its source tree and writes a Makefile
 # there, so configure a private copy of the headers-only tree nginx-dev ships.
-$(NGX_TREE)/objs/Makefile: config $(NGX_SRC)/conf_flags $(BUILD)/ngx-sources.txt
+$(NGX_TREE)/objs/Makefile: config Makefile $(NGX_SRC)/conf_flags $(BUILD)/ngx-sources.txt
 	rm -rf $(NGX_TREE) && mkdir -p $(BUILD) && cp -a $(NGX_SRC) $(NGX_TREE)
 	cd $(NGX_TREE) && . ./conf_flags && \
 	  EDGE_AUTH_CORE_LIB=$(CORE_LIB) ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	    --add-dynamic-module=$(CURDIR) >$(BUILD)/nginx-configure.log 2>&1 \
 	  || { tail -20 $(BUILD)/nginx-configure.log; exit 1; }
 
