@@ -24,6 +24,10 @@ std::string_view reason(AuthStatus status) {
       return "unknown token";
     case AuthStatus::UserFileUnavailable:
       return "user file unavailable";
+    case AuthStatus::InvalidToken:
+      return "invalid token";
+    case AuthStatus::Forbidden:
+      return "claim rule failed";
     case AuthStatus::InternalError:
       return "internal error";
   }
@@ -36,6 +40,9 @@ int http_status(AuthStatus status) {
       return 200;
     case AuthStatus::InternalError:
       return 500;
+    case AuthStatus::Forbidden:
+      return 403;
+    case AuthStatus::InvalidToken:
     case AuthStatus::NoCredential:
     case AuthStatus::UnsupportedScheme:
     case AuthStatus::MalformedCredential:

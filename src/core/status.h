@@ -18,13 +18,16 @@ enum class AuthStatus {
   BadPassword,          // Basic password does not verify
   UnknownToken,         // bearer token / API key not accepted
   UserFileUnavailable,  // htpasswd file cannot be read: deny, never allow
+  InvalidToken,         // a JWT (or introspected token) that does not verify; the
+                        // precise JOSE reason goes to the log and $edge_auth_error
+  Forbidden,            // authenticated, but an edge_auth_require rule fails (403)
   InternalError,        // anything unexpected: deny
 };
 
 // Short, stable reason for logs and $edge_auth_error ("unknown user").
 std::string_view reason(AuthStatus status);
 
-// 401 for every failure of client authentication here, 500 for InternalError.
+// 401 for every failure of client authentication, 403 for Forbidden, 500 for InternalError.
 int http_status(AuthStatus status);
 
 }  // namespace edge_auth

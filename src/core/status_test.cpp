@@ -47,3 +47,10 @@ TEST(Status, OutOfRangeValueDeniesAsInternalError) {
 
 }  // namespace
 }  // namespace edge_auth
+
+TEST(Status, TokenReasonsMapToRfc6750Statuses) {
+  EXPECT_EQ(edge_auth::http_status(edge_auth::AuthStatus::InvalidToken), 401);
+  EXPECT_EQ(edge_auth::http_status(edge_auth::AuthStatus::Forbidden), 403);
+  EXPECT_EQ(edge_auth::reason(edge_auth::AuthStatus::Forbidden), "claim rule failed");
+  EXPECT_EQ(edge_auth::reason(edge_auth::AuthStatus::InvalidToken), "invalid token");
+}

@@ -29,6 +29,7 @@ extern "C" {
 #pragma GCC diagnostic pop
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,13 +43,31 @@ extern "C" ngx_module_t ngx_http_edge_auth_module;
 
 namespace edge_auth {
 class TokenSet;
+class KeySet;
 }
+class EaJwksSource;
+class EaJwtVerifier;
+
+/* One edge_auth_jwt_keys: a file's keys (loaded now) or a URL's. */
+struct ea_jwt_key_t {
+    EaJwksSource                              *url;
+    std::shared_ptr<const edge_auth::KeySet>  *file;
+};
+
+/* edge_auth_claim_header HEADER CLAIM */
+struct ea_claim_header_t {
+    ngx_str_t    name;
+    ngx_str_t    lowcase;
+    ngx_uint_t   hash;
+    std::string *claim;
+};
 
 /* Client authentication methods, as bits; the order of `edge_auth` is kept. */
 enum ea_method_e : ngx_uint_t {
     EA_METHOD_BASIC = 0x01,
     EA_METHOD_BEARER = 0x02,
     EA_METHOD_API_KEY = 0x04,
+    EA_METHOD_JWT = 0x08,
 };
 #define EA_MAX_METHODS 6
 
@@ -107,6 +126,7 @@ struct ea_main_conf_t {
     ngx_array_t           *oauth_refs;     /* of ea_oauth_ref_t, resolved later */
     struct ea_redis_conf_t *redis;         /* NULL without edge_auth_redis */
     std::string           *session_secret; /* NULL without edge_auth_session_secret */
+    ngx_array_t           *jwks_sources;   /* of EaJwksSource*, shared by URL */
 };
 
 /* An edge_auth_upstream_oauth NAME seen before its client block. */
@@ -129,6 +149,21 @@ struct ea_loc_conf_t {
     ngx_array_t               *key_sources;      /* of ea_key_source_t */
     ngx_flag_t                 strip;
     ngx_array_t               *injects;          /* of ea_inject_t */
+
+    /* jwt: each inherited on its own, like nginx's own directives */
+    ngx_array_t               *jwt_keys;         /* of ea_jwt_key_t */
+    std::string               *jwt_secret;
+    std::shared_ptr<const edge_auth::KeySet> *jwt_secret_keys;
+    ngx_array_t               *jwt_algorithms;   /* of ngx_str_t */
+    ngx_array_t               *jwt_issuers;      /* of ngx_str_t */
+    ngx_array_t               *jwt_audiences;    /* of ngx_str_t */
+    ngx_msec_t                 jwt_leeway;
+    ngx_flag_t                 jwt_require_exp;
+    ngx_http_complex_value_t  *jwt_token;
+    ngx_array_t               *rules;            /* of edge_auth::ClaimRule* */
+    ngx_array_t               *claim_headers;    /* of ea_claim_header_t */
+    ngx_flag_t                 identity_headers;
+    EaJwtVerifier             *jwt;              /* built when merged, with jwt on */
 };
 
 /* Per-request state; lives in the request pool (found again after an
@@ -153,6 +188,11 @@ struct ea_ctx_t {
     ngx_flag_t            oauth_timed_out;
     EaOAuthClient        *oauth_sent;     /* its token went upstream */
     edge_auth::Digest     oauth_sent_digest;
+    EaJwksSource         *jwks_waited;    /* waited once for these keys */
+    void                 *claims;         /* edge_auth::Claims*, owned by the pool */
+    ngx_str_t             detail;         /* a more precise $edge_auth_error */
+    ngx_uint_t            bearer_error;   /* 0, 1 invalid_token, 2 insufficient_scope */
+    ngx_flag_t            jwks_timed_out;
 };
 
 /* ngx_edge_auth_module.cpp */
@@ -227,6 +267,41 @@ void ea_redis_post(ea_redis_done_pt done);
 ngx_int_t ea_redis_init_process(ngx_cycle_t *cycle,
     const ea_redis_conf_t *conf) noexcept;
 void ea_redis_exit_process() noexcept;
+
+/* ngx_edge_auth_wait.cpp: requests parked until a value arrives */
+struct EaParked;
+struct EaWaitList {
+    std::vector<EaParked *> parked;
+    std::function<bool()> poll;   /* optional: true = wake everyone */
+    ngx_msec_t poll_interval = 20;
+    ngx_event_t poll_timer{};
+    ~EaWaitList();
+};
+ngx_int_t ea_wait_park(ngx_http_request_t *r, EaWaitList *list,
+    ngx_msec_t timeout, ngx_flag_t *timed_out);
+void ea_wait_wake_all(EaWaitList *list);
+
+/* ngx_edge_auth_jwks.cpp: JWKS documents from URLs */
+EaJwksSource *ea_jwks_source(ngx_conf_t *cf, ea_main_conf_t *mcf,
+    std::string_view url, int64_t ttl_ms, int64_t refresh_min_ms);
+void ea_jwks_postconfiguration(ea_main_conf_t *mcf);
+ngx_int_t ea_jwks_get(ngx_http_request_t *r, EaJwksSource *src, ea_ctx_t *ctx,
+    std::shared_ptr<const edge_auth::KeySet> *keys);
+ngx_int_t ea_jwks_refetch(ngx_http_request_t *r, EaJwksSource *src,
+    ea_ctx_t *ctx);
+const std::string &ea_jwks_url(const EaJwksSource *src);
+/* ngx_edge_auth_jwt.cpp: the JOSE core behind one function */
+std::shared_ptr<const edge_auth::KeySet> ea_jwks_parse(std::string_view text,
+    std::string *error);
+
+ngx_int_t ea_jwt_merge(ngx_conf_t *cf, ea_loc_conf_t *lcf);
+ngx_int_t ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx, std::string_view token);
+ngx_int_t ea_check_rules(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
+ngx_int_t ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx);
+bool ea_looks_like_jwt(std::string_view token);
+std::string_view ea_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf);
 
 /* ngx_edge_auth_filter.cpp */
 ngx_int_t ea_filter_init(ngx_conf_t *cf);

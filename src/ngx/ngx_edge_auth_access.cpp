@@ -115,6 +115,8 @@ ea_method_name(ngx_uint_t method)
         return "bearer";
     case EA_METHOD_API_KEY:
         return "api_key";
+    case EA_METHOD_JWT:
+        return "jwt";
     default:
         return "none";
     }
@@ -227,8 +229,39 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
             ctx->auth_store = lcf->users;
             return ea_basic_authenticate(r, lcf, ctx, auth.credentials);
         }
-        if (method == EA_METHOD_BEARER && has_auth
-            && edge_auth::scheme_equals(auth.scheme, "bearer"))
+        bool bearer_scheme = has_auth && edge_auth::scheme_equals(auth.scheme, "bearer");
+        bool both = (lcf->methods & (EA_METHOD_BEARER | EA_METHOD_JWT))
+                    == (EA_METHOD_BEARER | EA_METHOD_JWT);
+
+        if (method == EA_METHOD_JWT) {
+            /* with bearer too, a Bearer credential is a JWT when it has
+             * three dot-separated parts, else a static token */
+            if (lcf->jwt_token != NULL) {
+                ngx_str_t token;
+                if (ngx_http_complex_value(r, lcf->jwt_token, &token) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+                if (token.len > 0) {
+                    ctx->method = method;
+                    ctx->auth_store = lcf->jwt;
+                    return ea_jwt_authenticate(r, lcf, ctx, ea_sv(token));
+                }
+            } else if (bearer_scheme
+                       && (!both || ea_looks_like_jwt(auth.credentials)))
+            {
+                ctx->method = method;
+                ctx->consumed = EA_CONSUMED_AUTHORIZATION;
+                ctx->auth_store = lcf->jwt;
+                if (auth.credentials.empty()) {
+                    ctx->status = AuthStatus::MalformedCredential;
+                    return NGX_DECLINED;
+                }
+                return ea_jwt_authenticate(r, lcf, ctx, auth.credentials);
+            }
+            continue;
+        }
+        if (method == EA_METHOD_BEARER && bearer_scheme
+            && (!both || lcf->jwt_token != NULL || !ea_looks_like_jwt(auth.credentials)))
         {
             ctx->method = method;
             ctx->consumed = EA_CONSUMED_AUTHORIZATION;
@@ -268,7 +301,7 @@ ea_finish(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     }
 
     ctx->authenticated = 0;
-    std::string_view why = edge_auth::reason(ctx->status);
+    std::string_view why = ctx->detail.len ? ea_sv(ctx->detail) : edge_auth::reason(ctx->status);
     ctx->error.data = reinterpret_cast<u_char *>(const_cast<char *>(why.data()));
     ctx->error.len = why.size();
 
@@ -278,6 +311,8 @@ ea_finish(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
                  || ctx->status == AuthStatus::BadPassword
                  || ctx->status == AuthStatus::UnknownToken
                  || ctx->status == AuthStatus::UserFileUnavailable
+                 || ctx->status == AuthStatus::InvalidToken
+                 || ctx->status == AuthStatus::Forbidden
                  || ctx->status == AuthStatus::InternalError;
 
     if (ctx->method == EA_METHOD_BASIC && ctx->user.len > 0) {
@@ -306,9 +341,9 @@ ea_still_authenticated(ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     if (!ctx->authenticated || ctx->bypassed || !(lcf->methods & ctx->method)) {
         return false;
     }
-    const void *store = ctx->method == EA_METHOD_BASIC
-                            ? static_cast<const void *>(lcf->users)
-                            : static_cast<const void *>(lcf->tokens);
+    const void *store = ctx->method == EA_METHOD_BASIC ? static_cast<const void *>(lcf->users)
+                        : ctx->method == EA_METHOD_JWT ? static_cast<const void *>(lcf->jwt)
+                                                       : static_cast<const void *>(lcf->tokens);
     return store == ctx->auth_store;
 }
 
@@ -343,6 +378,10 @@ ea_access(ngx_http_request_t *r)
         ctx->authenticated = 0;
         ctx->bypassed = 0;
         ctx->user.len = 0;
+        ctx->detail.len = 0;
+        ctx->bearer_error = 0;
+        ctx->claims = NULL;
+        ctx->jwks_waited = NULL;
     }
 
     switch (ctx->state) {
@@ -396,9 +435,16 @@ ea_precontent_handler(ngx_http_request_t *r) noexcept
             ngx_http_get_module_loc_conf(r, ngx_http_edge_auth_module));
         ea_ctx_t *ctx = ea_get_ctx(r);
         bool strip = r == r->main && ctx != NULL && ctx->authenticated && ctx->consumed;
+        bool claims = lcf->claim_headers != NULL || lcf->identity_headers;
 
-        if (lcf->injects == NULL && !strip) {
+        if (lcf->injects == NULL && !strip && !claims) {
             return NGX_DECLINED;
+        }
+        if (claims) {
+            ngx_int_t rc = ea_claims_upstream(r, lcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
         return ea_apply_upstream(r, lcf, ctx);
     } catch (const std::exception &e) {

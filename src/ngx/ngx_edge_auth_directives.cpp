@@ -17,9 +17,11 @@
 #include <new>
 
 #include "core/base64.h"
+#include "core/claims.h"
 #include "core/credentials.h"
 #include "core/header_value.h"
 #include "core/htpasswd.h"
+#include "core/jwk.h"
 #include "core/redis_url.h"
 #include "core/secret_ref.h"
 #include "core/token_set.h"
@@ -36,6 +38,11 @@ static char *ea_conf_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) no
 static char *ea_conf_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 static char *ea_conf_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 static char *ea_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+static char *ea_conf_claim_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 static char *ea_conf_session_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 
 #define EA_HTTP_ANY_CONF (NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF)
@@ -80,6 +87,57 @@ ngx_command_t ea_commands[] = {
       EA_HTTP_ANY_CONF | NGX_CONF_FLAG,
       ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ea_loc_conf_t, strip), NULL },
+
+    { ngx_string("edge_auth_jwt_keys"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE123,
+      ea_conf_jwt_keys, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_jwt_secret"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
+      ea_conf_jwt_secret, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_jwt_algorithms"),
+      EA_HTTP_ANY_CONF | NGX_CONF_1MORE,
+      ea_conf_str_list, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_algorithms), NULL },
+
+    { ngx_string("edge_auth_jwt_issuer"),
+      EA_HTTP_ANY_CONF | NGX_CONF_1MORE,
+      ea_conf_str_list, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_issuers), NULL },
+
+    { ngx_string("edge_auth_jwt_audience"),
+      EA_HTTP_ANY_CONF | NGX_CONF_1MORE,
+      ea_conf_str_list, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_audiences), NULL },
+
+    { ngx_string("edge_auth_jwt_leeway"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_leeway), NULL },
+
+    { ngx_string("edge_auth_jwt_require_exp"),
+      EA_HTTP_ANY_CONF | NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_require_exp), NULL },
+
+    { ngx_string("edge_auth_jwt_token"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, jwt_token), NULL },
+
+    { ngx_string("edge_auth_require"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE23,
+      ea_conf_require, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_claim_header"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE2,
+      ea_conf_claim_header, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_identity_headers"),
+      EA_HTTP_ANY_CONF | NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ea_loc_conf_t, identity_headers), NULL },
 
     { ngx_string("edge_auth_upstream_header"),
       EA_HTTP_ANY_CONF | NGX_CONF_TAKE2,
@@ -182,14 +240,14 @@ ea_conf_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         {"basic", EA_METHOD_BASIC},
         {"bearer", EA_METHOD_BEARER},
         {"api_key", EA_METHOD_API_KEY},
+        {"jwt", EA_METHOD_JWT},
     };
 
     lcf->methods = 0;
     lcf->norder = 0;
     for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
         ngx_str_t *name = &value[i];
-        if (ngx_strcmp(name->data, "jwt") == 0
-            || ngx_strcmp(name->data, "introspect") == 0
+        if (ngx_strcmp(name->data, "introspect") == 0
             || ngx_strcmp(name->data, "oidc") == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -726,6 +784,218 @@ ea_conf_session_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
             return static_cast<char *>(NGX_CONF_ERROR);
         }
         mcf->session_secret = ea_conf_own(cf, std::make_unique<std::string>(std::move(*secret)));
+        return NGX_CONF_OK;
+    });
+}
+
+
+static char *
+ea_conf_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+        std::string_view where = ea_sv(value[1]);
+        int64_t ttl = 300000, refresh_min = 10000;
+
+        for (ngx_uint_t i = 2; i < cf->args->nelts; i++) {
+            std::string_view arg = ea_sv(value[i]);
+            int64_t *slot = arg.substr(0, 4) == "ttl=" ? &ttl
+                            : arg.substr(0, 12) == "refresh_min=" ? &refresh_min
+                                                                  : NULL;
+            size_t eq = arg.find('=');
+            ngx_str_t t = {value[i].len - eq - 1, value[i].data + eq + 1};
+            ngx_int_t ms = slot ? ngx_parse_time(&t, 0) : NGX_ERROR;
+            if (ms == NGX_ERROR || ms <= 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid parameter \"%V\" in edge_auth_jwt_keys "
+                                   "(expected ttl=TIME or refresh_min=TIME)", &value[i]);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+            *slot = ms;
+        }
+
+        if (lcf->jwt_keys == NULL) {
+            lcf->jwt_keys = ngx_array_create(cf->pool, 2, sizeof(ea_jwt_key_t));
+            if (lcf->jwt_keys == NULL) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
+        ea_jwt_key_t *key = static_cast<ea_jwt_key_t *>(ngx_array_push(lcf->jwt_keys));
+        if (key == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ngx_memzero(key, sizeof(ea_jwt_key_t));
+
+        if (where.substr(0, 8) == "https://" || where.substr(0, 7) == "http://") {
+            ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+                ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
+            key->url = ea_jwks_source(cf, mcf, where, ttl, refresh_min);
+            return NGX_CONF_OK;
+        }
+
+        ngx_str_t path = value[1];
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        Result<std::string> text = edge_auth::resolve_secret_ref("file:" + std::string(ea_sv(path)));
+        if (!text) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_jwt_keys: %s",
+                               text.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        std::string error;
+        auto keys = ea_jwks_parse(*text, &error);
+        if (!keys) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_jwt_keys \"%V\": %s",
+                               &path, error.c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        if (!error.empty()) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0, "edge_auth_jwt_keys \"%V\": %s",
+                               &path, error.c_str());
+        }
+        key->file = ea_conf_own(cf, std::make_unique<std::shared_ptr<const edge_auth::KeySet>>(
+                                        std::move(keys)));
+        return NGX_CONF_OK;
+    });
+}
+
+
+static char *
+ea_conf_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+        if (lcf->jwt_secret != NULL) {
+            return const_cast<char *>("is duplicate");
+        }
+        Result<std::string> secret = ea_conf_secret(cf, ea_sv(value[1]));
+        if (!secret) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_jwt_secret: %s",
+                               secret.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        /* RFC 7518 3.2: a key at least as long as the hash output */
+        edge_auth::Result<edge_auth::KeySet> keys = edge_auth::load_hmac_secret(*secret);
+        if (!keys) {
+            edge_auth::wipe(*secret);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth_jwt_secret: %s",
+                               keys.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        lcf->jwt_secret = ea_conf_own(cf, std::make_unique<std::string>(std::move(*secret)));
+        lcf->jwt_secret_keys = ea_conf_own(
+            cf, std::make_unique<std::shared_ptr<const edge_auth::KeySet>>(
+                    std::make_shared<const edge_auth::KeySet>(std::move(*keys))));
+        return NGX_CONF_OK;
+    });
+}
+
+
+/* A list of words (algorithms, issuers, audiences); checked when merged. */
+static char *
+ea_conf_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    char *base = static_cast<char *>(conf);
+    ngx_array_t **list = reinterpret_cast<ngx_array_t **>(base + cmd->offset);
+    ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+
+    if (*list != NULL) {
+        return const_cast<char *>("is duplicate");
+    }
+    *list = ngx_array_create(cf->pool, cf->args->nelts - 1, sizeof(ngx_str_t));
+    if (*list == NULL) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+        if (cmd->offset == offsetof(ea_loc_conf_t, jwt_algorithms)) {
+            static const char *known[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
+                                          "RS512", "PS256", "PS384", "PS512", "ES256",
+                                          "ES384", "ES512", "EdDSA"};
+            bool ok = false;
+            for (const char *k : known) {
+                ok = ok || ngx_strcmp(value[i].data, k) == 0;
+            }
+            if (!ok) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   ngx_strcasecmp(value[i].data, (u_char *) "none") == 0
+                                       ? "the JWS algorithm \"%V\" is never accepted"
+                                       : "unknown JWS algorithm \"%V\"", &value[i]);
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
+        ngx_str_t *s = static_cast<ngx_str_t *>(ngx_array_push(*list));
+        if (s == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        *s = value[i];
+    }
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ea_conf_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+        auto rule = edge_auth::ClaimRule::parse(
+            ea_sv(value[1]), ea_sv(value[2]), cf->args->nelts == 4 ? ea_sv(value[3]) : "");
+        if (!rule) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid edge_auth_require: %s",
+                               rule.error().c_str());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        if (lcf->rules == NULL) {
+            lcf->rules = ngx_array_create(cf->pool, 2, sizeof(edge_auth::ClaimRule *));
+            if (lcf->rules == NULL) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
+        auto **slot = static_cast<edge_auth::ClaimRule **>(ngx_array_push(lcf->rules));
+        if (slot == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        *slot = ea_conf_own(cf, std::make_unique<edge_auth::ClaimRule>(std::move(*rule)));
+        return NGX_CONF_OK;
+    });
+}
+
+
+static char *
+ea_conf_claim_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
+{
+    return ea_conf_guard(cf, [&]() -> char * {
+        ea_loc_conf_t *lcf = static_cast<ea_loc_conf_t *>(conf);
+        ngx_str_t *value = static_cast<ngx_str_t *>(cf->args->elts);
+        if (!edge_auth::is_header_name(ea_sv(value[1])) || value[2].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid edge_auth_claim_header \"%V\" \"%V\"",
+                               &value[1], &value[2]);
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        if (lcf->claim_headers == NULL) {
+            lcf->claim_headers = ngx_array_create(cf->pool, 2, sizeof(ea_claim_header_t));
+            if (lcf->claim_headers == NULL) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        }
+        ea_claim_header_t *h = static_cast<ea_claim_header_t *>(
+            ngx_array_push(lcf->claim_headers));
+        if (h == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        h->name = value[1];
+        h->lowcase.len = value[1].len;
+        h->lowcase.data = static_cast<u_char *>(ngx_pnalloc(cf->pool, value[1].len));
+        if (h->lowcase.data == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        h->hash = ngx_hash_strlow(h->lowcase.data, value[1].data, value[1].len);
+        h->claim = ea_conf_own(cf, std::make_unique<std::string>(ea_sv(value[2])));
         return NGX_CONF_OK;
     });
 }

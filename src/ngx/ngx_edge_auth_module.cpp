@@ -118,7 +118,10 @@ ea_create_main_conf(ngx_conf_t *cf) noexcept
     mcf->user_files = ngx_array_create(cf->pool, 4, sizeof(EaUserFile *));
     mcf->oauth_clients = ngx_array_create(cf->pool, 4, sizeof(EaOAuthClient *));
     mcf->oauth_refs = ngx_array_create(cf->pool, 4, sizeof(ea_oauth_ref_t));
-    if (mcf->user_files == NULL || mcf->oauth_clients == NULL || mcf->oauth_refs == NULL) {
+    mcf->jwks_sources = ngx_array_create(cf->pool, 4, sizeof(EaJwksSource *));
+    if (mcf->user_files == NULL || mcf->oauth_clients == NULL || mcf->oauth_refs == NULL
+        || mcf->jwks_sources == NULL)
+    {
         return NULL;
     }
     return mcf;
@@ -150,6 +153,9 @@ ea_create_loc_conf(ngx_conf_t *cf) noexcept
     lcf->methods = NGX_CONF_UNSET_UINT;
     lcf->bypass = static_cast<ngx_array_t *>(NGX_CONF_UNSET_PTR);
     lcf->strip = NGX_CONF_UNSET;
+    lcf->jwt_leeway = NGX_CONF_UNSET_MSEC;
+    lcf->jwt_require_exp = NGX_CONF_UNSET;
+    lcf->identity_headers = NGX_CONF_UNSET;
     return lcf;
 }
 
@@ -188,6 +194,33 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
     }
     if (conf->injects == NULL) {
         conf->injects = prev->injects;
+    }
+
+    /* jwt settings: each inherited on its own */
+    if (conf->jwt_keys == NULL) conf->jwt_keys = prev->jwt_keys;
+    if (conf->jwt_secret == NULL) {
+        conf->jwt_secret = prev->jwt_secret;
+        conf->jwt_secret_keys = prev->jwt_secret_keys;
+    }
+    if (conf->jwt_algorithms == NULL) conf->jwt_algorithms = prev->jwt_algorithms;
+    if (conf->jwt_issuers == NULL) conf->jwt_issuers = prev->jwt_issuers;
+    if (conf->jwt_audiences == NULL) conf->jwt_audiences = prev->jwt_audiences;
+    if (conf->jwt_token == NULL) conf->jwt_token = prev->jwt_token;
+    if (conf->rules == NULL) conf->rules = prev->rules;
+    if (conf->claim_headers == NULL) conf->claim_headers = prev->claim_headers;
+    ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 30000);
+    ngx_conf_merge_value(conf->jwt_require_exp, prev->jwt_require_exp, 1);
+    ngx_conf_merge_value(conf->identity_headers, prev->identity_headers, 0);
+
+    if (conf->methods & EA_METHOD_JWT) {
+        try {
+            if (ea_jwt_merge(cf, conf) != NGX_OK) {
+                return static_cast<char *>(NGX_CONF_ERROR);
+            }
+        } catch (const std::exception &e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth: %s", e.what());
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
     }
 
     if (conf->methods & EA_METHOD_BASIC) {
@@ -253,6 +286,7 @@ ea_postconfiguration_body(ngx_conf_t *cf)
         }
     }
     mcf->zone->init = ea_zone_init;
+    ea_jwks_postconfiguration(mcf);
     if (ea_oauth_postconfiguration(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -628,9 +628,30 @@ ea_flight_redis(EaOAuthClient *client)
         ea_redis_command({"SET", client->redis_lock, std::to_string(ngx_pid), "NX", "PX",
                           std::to_string(budget)},
                          [client](ea_redis_reply_t lock) {
-            if (!lock.ok || (lock.value && *lock.value == "OK")) {
-                client->redis_lock_held = lock.ok;
+            if (!lock.ok) {
                 ea_flight_fetch(client);
+                return;
+            }
+            if (lock.value && *lock.value == "OK") {
+                /* Another node may have stored its token and released the
+                 * lock between our GET and our SET: look once more. */
+                client->redis_lock_held = true;
+                ea_redis_command({"GET", client->redis_key}, [client](ea_redis_reply_t again) {
+                    if (again.ok && again.value) {
+                        std::optional<AccessToken> t = ea_redis_token(client, *again.value);
+                        if (t && edge_auth::freshness(*t, ea_now_ms(),
+                                                      client->cfg.refresh_before_ms)
+                                     == edge_auth::Freshness::Fresh)
+                        {
+                            TokenResult r;
+                            r.ok = true;
+                            r.token = std::move(*t);
+                            ea_flight_done(client, std::move(r), true);
+                            return;
+                        }
+                    }
+                    ea_flight_fetch(client);
+                });
                 return;
             }
             client->redis_poll.handler = ea_redis_poll_handler;

@@ -51,7 +51,7 @@ ea_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
 
 
 static ngx_int_t
-ea_add_challenges(ngx_http_request_t *r, ea_loc_conf_t *lcf)
+ea_add_challenges(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
 {
     std::string realm = "Restricted";
     if (lcf->realm != NULL) {
@@ -66,12 +66,26 @@ ea_add_challenges(ngx_http_request_t *r, ea_loc_conf_t *lcf)
         quoted = "\"Restricted\"";
     }
 
+    bool bearer_done = false;
     for (ngx_uint_t i = 0; i < lcf->norder; i++) {
         std::string challenge;
         if (lcf->order[i] == EA_METHOD_BASIC) {
+            if (ctx->bearer_error == 2) {
+                continue;  /* a 403 only says which scope was missing */
+            }
             challenge = "Basic realm=" + quoted + ", charset=\"UTF-8\"";
-        } else if (lcf->order[i] == EA_METHOD_BEARER) {
+        } else if (lcf->order[i] == EA_METHOD_BEARER || lcf->order[i] == EA_METHOD_JWT) {
+            if (bearer_done) {
+                continue;  /* one Bearer challenge for both */
+            }
+            bearer_done = true;
             challenge = "Bearer realm=" + quoted;
+            /* RFC 6750 3.1: say why when a token was presented */
+            if (ctx->bearer_error == 1) {
+                challenge += ", error=\"invalid_token\"";
+            } else if (ctx->bearer_error == 2) {
+                challenge += ", error=\"insufficient_scope\"";
+            }
         } else {
             continue;  /* API keys have no challenge scheme */
         }
@@ -93,7 +107,9 @@ ea_deny(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
 {
     ngx_uint_t code = edge_auth::http_status(status);
 
-    if (code == NGX_HTTP_UNAUTHORIZED && ea_add_challenges(r, lcf) != NGX_OK) {
+    bool challenge = code == NGX_HTTP_UNAUTHORIZED
+                     || (code == NGX_HTTP_FORBIDDEN && ctx->bearer_error == 2);
+    if (challenge && ea_add_challenges(r, lcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     if (ea_add_header_out(r, "X-Content-Type-Options", "nosniff") == NULL

@@ -9,12 +9,13 @@
 
 #include "ngx/ngx_edge_auth.h"
 
-enum ea_var_e : uintptr_t { EA_VAR_USER, EA_VAR_METHOD, EA_VAR_ERROR };
+enum ea_var_e : uintptr_t { EA_VAR_USER, EA_VAR_METHOD, EA_VAR_ERROR, EA_VAR_EMAIL,
+                            EA_VAR_GROUPS };
 
 static ngx_int_t
 ea_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data) noexcept
-{
+try {
     ea_ctx_t *ctx = ea_get_ctx(r);
     ngx_str_t value = ngx_null_string;
 
@@ -34,8 +35,19 @@ ea_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                 ngx_str_set(&value, "bearer");
             } else if (ctx->method == EA_METHOD_API_KEY) {
                 ngx_str_set(&value, "api_key");
+            } else if (ctx->method == EA_METHOD_JWT) {
+                ngx_str_set(&value, "jwt");
             }
             break;
+        case EA_VAR_EMAIL:
+        case EA_VAR_GROUPS: {
+            std::string buf;
+            std::string_view c = ea_claim(ctx, data == EA_VAR_EMAIL ? "email" : "groups", &buf);
+            if (!c.empty() && ea_pstr(r->pool, c, &value) != NGX_OK) {
+                return NGX_ERROR;
+            }
+            break;
+        }
         case EA_VAR_ERROR:
             value = ctx->error;
             break;
@@ -52,6 +64,45 @@ ea_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->no_cacheable = 1;
     v->not_found = 0;
     return NGX_OK;
+} catch (...) {
+    v->not_found = 1;
+    return NGX_OK;
+}
+
+
+/* $edge_auth_claim_<name>: a claim of the client identity; nested claims
+ * with "__" for "." ($edge_auth_claim_realm_access__roles), arrays joined
+ * with ",". */
+static ngx_int_t
+ea_claim_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data) noexcept
+{
+    try {
+        ngx_str_t *name = reinterpret_cast<ngx_str_t *>(data);
+        static const size_t prefix = sizeof("edge_auth_claim_") - 1;
+        /* nginx variable names cannot hold dots: "__" stands for one */
+        std::string path(ea_sv(*name).substr(std::min(prefix, name->len)));
+        for (size_t at = path.find("__"); at != std::string::npos; at = path.find("__", at + 1)) {
+            path.replace(at, 2, ".");
+        }
+        std::string buf;
+        std::string_view c = path.empty() ? std::string_view()
+                                          : ea_claim(ea_get_ctx(r), path, &buf);
+        ngx_str_t value;
+        if (c.empty() || ea_pstr(r->pool, c, &value) != NGX_OK) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+        v->data = value.data;
+        v->len = value.len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+        return NGX_OK;
+    } catch (...) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
 }
 
 
@@ -65,6 +116,8 @@ ea_add_variables(ngx_conf_t *cf)
         {ngx_string("edge_auth_user"), EA_VAR_USER},
         {ngx_string("edge_auth_method"), EA_VAR_METHOD},
         {ngx_string("edge_auth_error"), EA_VAR_ERROR},
+        {ngx_string("edge_auth_email"), EA_VAR_EMAIL},
+        {ngx_string("edge_auth_groups"), EA_VAR_GROUPS},
     };
 
     for (const auto &def : vars) {
@@ -77,5 +130,14 @@ ea_add_variables(ngx_conf_t *cf)
         var->get_handler = ea_variable;
         var->data = def.data;
     }
+
+    static ngx_str_t claim_prefix = ngx_string("edge_auth_claim_");
+    ngx_http_variable_t *var = ngx_http_add_variable(
+        cf, &claim_prefix, NGX_HTTP_VAR_NOCACHEABLE | NGX_HTTP_VAR_PREFIX);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+    var->get_handler = ea_claim_variable;
+    var->data = 0;  /* nginx passes the full variable name for prefix variables */
     return NGX_OK;
 }
