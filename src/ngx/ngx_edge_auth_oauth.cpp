@@ -601,6 +601,27 @@ ea_redis_poll_handler(ngx_event_t *ev) noexcept
 }
 
 
+/* A fresh token found in Redis ends the flight; true when it did. */
+static bool
+ea_flight_from_redis(EaOAuthClient *client, const ea_redis_reply_t &reply)
+{
+    if (!reply.ok || !reply.value) {
+        return false;
+    }
+    std::optional<AccessToken> t = ea_redis_token(client, *reply.value);
+    if (!t || edge_auth::freshness(*t, ea_now_ms(), client->cfg.refresh_before_ms)
+                  != edge_auth::Freshness::Fresh)
+    {
+        return false;
+    }
+    TokenResult r;
+    r.ok = true;
+    r.token = std::move(*t);
+    ea_flight_done(client, std::move(r), true);
+    return true;
+}
+
+
 /* The Redis part of a flight: a token another node fetched, else the
  * cross-node lock, else wait for the node that holds it. */
 static void
@@ -611,17 +632,8 @@ ea_flight_redis(EaOAuthClient *client)
             ea_flight_fetch(client);  /* degrade to the zone alone */
             return;
         }
-        if (reply.value) {
-            std::optional<AccessToken> t = ea_redis_token(client, *reply.value);
-            if (t && edge_auth::freshness(*t, ea_now_ms(), client->cfg.refresh_before_ms)
-                         == edge_auth::Freshness::Fresh)
-            {
-                TokenResult r;
-                r.ok = true;
-                r.token = std::move(*t);
-                ea_flight_done(client, std::move(r), true);
-                return;
-            }
+        if (ea_flight_from_redis(client, reply)) {
+            return;
         }
         const edge_auth::OAuthClientConfig &cfg = client->cfg;
         int64_t budget = cfg.timeout_ms * (cfg.retries + 1) + 1000;
@@ -637,20 +649,9 @@ ea_flight_redis(EaOAuthClient *client)
                  * lock between our GET and our SET: look once more. */
                 client->redis_lock_held = true;
                 ea_redis_command({"GET", client->redis_key}, [client](ea_redis_reply_t again) {
-                    if (again.ok && again.value) {
-                        std::optional<AccessToken> t = ea_redis_token(client, *again.value);
-                        if (t && edge_auth::freshness(*t, ea_now_ms(),
-                                                      client->cfg.refresh_before_ms)
-                                     == edge_auth::Freshness::Fresh)
-                        {
-                            TokenResult r;
-                            r.ok = true;
-                            r.token = std::move(*t);
-                            ea_flight_done(client, std::move(r), true);
-                            return;
-                        }
+                    if (!ea_flight_from_redis(client, again)) {
+                        ea_flight_fetch(client);
                     }
-                    ea_flight_fetch(client);
                 });
                 return;
             }
