@@ -262,7 +262,9 @@ struct ea_redis_reply_t {
 typedef std::function<void(ea_redis_reply_t)> ea_redis_done_pt;
 
 bool ea_redis_enabled();
-void ea_redis_command(std::vector<std::string> args, ea_redis_done_pt done);
+/* timeout 0 = the edge_auth_redis timeout; otherwise the smaller of both */
+void ea_redis_command(std::vector<std::string> args, ea_redis_done_pt done,
+    ngx_msec_t timeout = 0);
 void ea_redis_post(ea_redis_done_pt done);
 ngx_int_t ea_redis_init_process(ngx_cycle_t *cycle,
     const ea_redis_conf_t *conf) noexcept;

@@ -457,7 +457,13 @@ ea_redis_token(EaOAuthClient *client, const std::string &value)
     edge_auth::Result<std::string> plain =
         edge_auth::open(client->seal_key, value, client->redis_key);
     if (!plain) {
-        return std::nullopt;  /* another secret, or tampered: ignore it */
+        /* another secret, or tampered: ignore it, and say so, since nodes
+         * with different secrets would keep replacing each other's token */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "edge_auth: oauth client \"%s\": the token in redis cannot be "
+                      "decrypted (is edge_auth_session_secret the same on every node?)",
+                      client->cfg.name.c_str());
+        return std::nullopt;
     }
     std::optional<AccessToken> t = edge_auth::deserialize_token(*plain);
     edge_auth::wipe(*plain);
@@ -466,6 +472,15 @@ ea_redis_token(EaOAuthClient *client, const std::string &value)
 
 
 static void ea_flight_fetch(EaOAuthClient *client);
+
+
+/* Redis may take at most this long per command during a flight, so that a
+ * slow Redis leaves time to ask the IdP within the client's timeout. */
+static ngx_msec_t
+ea_redis_budget(EaOAuthClient *client)
+{
+    return static_cast<ngx_msec_t>(std::max<int64_t>(client->cfg.timeout_ms / 4, 20));
+}
 
 
 /* The end of a flight: the token goes to the zone (and Redis), the marker is
@@ -477,7 +492,7 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
     bool background = client->flight_background;
     int64_t now = ea_now_ms();
 
-    if (result.ok && !from_redis && !client->rules.empty()) {
+    if (result.ok && !client->rules.empty()) {
         auto claims = edge_auth::Claims::from_jwt_payload(result.token.value);
         for (const edge_auth::ClaimRule &rule : client->rules) {
             if (!claims || !rule.holds(*claims)) {
@@ -510,7 +525,7 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
         std::string summary = result.error.summary();
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "edge_auth: oauth client \"%s\": token request to \"%s\" failed: "
-                      "%s (%d attempts)", cfg.name.c_str(), cfg.token_url.c_str(),
+                      "%s (attempts: %d)", cfg.name.c_str(), cfg.token_url.c_str(),
                       summary.c_str(), client->last_attempts);
         if (!result.error.retryable) {
             ea_zone_set(client->zone, client->neg_key, summary,
@@ -597,7 +612,7 @@ ea_redis_poll_handler(ngx_event_t *ev) noexcept
             return;
         }
         ngx_add_timer(&client->redis_poll, 50);
-    });
+    }, ea_redis_budget(client));
 }
 
 
@@ -652,7 +667,7 @@ ea_flight_redis(EaOAuthClient *client)
                     if (!ea_flight_from_redis(client, again)) {
                         ea_flight_fetch(client);
                     }
-                });
+                }, ea_redis_budget(client));
                 return;
             }
             client->redis_poll.handler = ea_redis_poll_handler;
@@ -660,8 +675,8 @@ ea_flight_redis(EaOAuthClient *client)
             client->redis_poll.log = ngx_cycle->log;
             client->redis_poll.cancelable = 1;
             ngx_add_timer(&client->redis_poll, 50);
-        });
-    });
+        }, ea_redis_budget(client));
+    }, ea_redis_budget(client));
 }
 
 
@@ -681,7 +696,9 @@ ea_start_flight(EaOAuthClient *client, bool background)
     }
     client->flight = true;
     client->flight_background = background;
-    client->flight_deadline = ea_now_ms() + cfg.timeout_ms;
+    /* waiting for another node's token: at most half the client's timeout,
+     * so that a node that died holding the Redis lock costs no request */
+    client->flight_deadline = ea_now_ms() + cfg.timeout_ms / 2;
     if (client->store_redis && ea_redis_enabled()) {
         ea_flight_redis(client);
     } else {
@@ -796,6 +813,8 @@ ea_park(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx)
 
     ctx->oauth_waited = client;
     r->main->blocked++;
+    /* notice a client that goes away while it waits (499, not a late 502) */
+    r->read_event_handler = ngx_http_test_reading;
     return NGX_AGAIN;
 }
 

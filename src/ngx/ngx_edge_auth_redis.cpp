@@ -22,6 +22,7 @@ extern "C" {
 #include <hiredis/hiredis.h>
 }
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <unordered_set>
@@ -66,7 +67,7 @@ class EaRedis {
     }
 
     /* Sends a command (argv form: binary safe); `done` runs once, later. */
-    void command(std::vector<std::string> args, ea_redis_done_pt done)
+    void command(std::vector<std::string> args, ea_redis_done_pt done, ngx_msec_t timeout)
     {
         if (ac_ == nullptr) {
             connect();  /* commands queue in hiredis until it is up */
@@ -99,7 +100,7 @@ class EaRedis {
             fail_soon(std::move(d));
             return;
         }
-        ngx_add_timer(&cmd->deadline, conf_->timeout);
+        ngx_add_timer(&cmd->deadline, timeout ? std::min(timeout, conf_->timeout) : conf_->timeout);
         pending_.insert(cmd);
     }
 
@@ -143,6 +144,9 @@ class EaRedis {
         if (conf_->db != 0) {
             redisAsyncCommand(ac_, on_setup, this, "SELECT %d", conf_->db);
         }
+        /* The connection counts as back only when Redis answers, after
+         * AUTH and SELECT: a TCP connect alone proves nothing. */
+        redisAsyncCommand(ac_, on_ping, this, "PING");
     }
 
     /* ---- nginx event adapter ---- */
@@ -238,6 +242,15 @@ class EaRedis {
             return;
         }
         self->connected_ = true;
+    }
+
+    static void on_ping(redisAsyncContext *ac, void *r, void *data)
+    {
+        auto *self = static_cast<EaRedis *>(data);
+        redisReply *reply = static_cast<redisReply *>(r);
+        if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+            return;  /* on_setup or the disconnect path reports it */
+        }
         self->failures_ = 0;
         if (self->down_) {
             ngx_log_error(NGX_LOG_NOTICE, self->log_, 0, "edge_auth: redis %s:%d is back",
@@ -433,13 +446,13 @@ ea_redis_enabled()
 
 
 void
-ea_redis_command(std::vector<std::string> args, ea_redis_done_pt done)
+ea_redis_command(std::vector<std::string> args, ea_redis_done_pt done, ngx_msec_t timeout)
 {
     if (ea_redis_instance == nullptr) {
         ea_redis_post(std::move(done));
         return;
     }
-    ea_redis_instance->command(std::move(args), std::move(done));
+    ea_redis_instance->command(std::move(args), std::move(done), timeout);
 }
 
 

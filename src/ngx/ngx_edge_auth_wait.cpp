@@ -95,6 +95,8 @@ ea_wait_park(ngx_http_request_t *r, EaWaitList *list, ngx_msec_t timeout,
         ngx_add_timer(&list->poll_timer, list->poll_interval);
     }
     r->main->blocked++;
+    /* notice a client that goes away while it waits */
+    r->read_event_handler = ngx_http_test_reading;
     return NGX_AGAIN;
 }
 
