@@ -44,9 +44,12 @@ extern "C" ngx_module_t ngx_http_edge_auth_module;
 namespace edge_auth {
 class TokenSet;
 class KeySet;
+class Claims;
+struct OAuthClientConfig;
 }
 class EaJwksSource;
 class EaJwtVerifier;
+struct EaIntrospection;
 
 /* One edge_auth_jwt_keys: a file's keys (loaded now) or a URL's. */
 struct ea_jwt_key_t {
@@ -68,6 +71,7 @@ enum ea_method_e : ngx_uint_t {
     EA_METHOD_BEARER = 0x02,
     EA_METHOD_API_KEY = 0x04,
     EA_METHOD_JWT = 0x08,
+    EA_METHOD_INTROSPECT = 0x10,
 };
 #define EA_MAX_METHODS 6
 
@@ -127,6 +131,7 @@ struct ea_main_conf_t {
     struct ea_redis_conf_t *redis;         /* NULL without edge_auth_redis */
     std::string           *session_secret; /* NULL without edge_auth_session_secret */
     ngx_array_t           *jwks_sources;   /* of EaJwksSource*, shared by URL */
+    ngx_array_t           *introspections; /* of EaIntrospection* */
 };
 
 /* An edge_auth_upstream_oauth NAME seen before its client block. */
@@ -164,6 +169,7 @@ struct ea_loc_conf_t {
     ngx_array_t               *claim_headers;    /* of ea_claim_header_t */
     ngx_flag_t                 identity_headers;
     EaJwtVerifier             *jwt;              /* built when merged, with jwt on */
+    EaIntrospection           *introspection;
 };
 
 /* Per-request state; lives in the request pool (found again after an
@@ -192,6 +198,7 @@ struct ea_ctx_t {
     void                 *claims;         /* edge_auth::Claims*, owned by the pool */
     ngx_str_t             detail;         /* a more precise $edge_auth_error */
     ngx_uint_t            bearer_error;   /* 0, 1 invalid_token, 2 insufficient_scope */
+    ngx_flag_t            introspect_waited;
     ngx_flag_t            jwks_timed_out;
 };
 
@@ -236,6 +243,7 @@ char *ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexc
 EaOAuthClient *ea_oauth_find(ea_main_conf_t *mcf, ngx_str_t *name);
 ngx_int_t ea_oauth_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
 ngx_uint_t ea_oauth_on_error(EaOAuthClient *client);
+const edge_auth::OAuthClientConfig &ea_oauth_config(EaOAuthClient *client);
 ngx_int_t ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client,
     ea_ctx_t *ctx, std::string *token);
 ngx_int_t ea_oauth_forward_claims(ngx_http_request_t *r, EaOAuthClient *client,
@@ -300,6 +308,14 @@ ngx_int_t ea_jwt_merge(ngx_conf_t *cf, ea_loc_conf_t *lcf);
 ngx_int_t ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf,
     ea_ctx_t *ctx, std::string_view token);
 ngx_int_t ea_check_rules(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
+ngx_int_t ea_set_claims_and_check(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx, edge_auth::Claims claims);
+
+/* ngx_edge_auth_introspect.cpp */
+char *ea_conf_introspection(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+ngx_int_t ea_introspect_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
+ngx_int_t ea_introspect_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf,
+    ea_ctx_t *ctx, std::string_view token);
 ngx_int_t ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf,
     ea_ctx_t *ctx);
 bool ea_looks_like_jwt(std::string_view token);

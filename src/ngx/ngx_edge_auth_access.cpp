@@ -117,6 +117,8 @@ ea_method_name(ngx_uint_t method)
         return "api_key";
     case EA_METHOD_JWT:
         return "jwt";
+    case EA_METHOD_INTROSPECT:
+        return "introspect";
     default:
         return "none";
     }
@@ -266,7 +268,21 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
             ctx->method = method;
             ctx->consumed = EA_CONSUMED_AUTHORIZATION;
             ctx->auth_store = lcf->tokens;
-            return ea_check_token(r, lcf, ctx, auth.credentials);
+            ngx_int_t rc = ea_check_token(r, lcf, ctx, auth.credentials);
+            if (rc == NGX_DECLINED && ctx->status == AuthStatus::UnknownToken
+                && (lcf->methods & EA_METHOD_INTROSPECT))
+            {
+                continue;  /* not a static token: the IdP may know it */
+            }
+            return rc;
+        }
+        if (method == EA_METHOD_INTROSPECT && bearer_scheme
+            && !((lcf->methods & EA_METHOD_JWT) && ea_looks_like_jwt(auth.credentials)))
+        {
+            ctx->method = method;
+            ctx->consumed = EA_CONSUMED_AUTHORIZATION;
+            ctx->auth_store = lcf->introspection;
+            return ea_introspect_authenticate(r, lcf, ctx, auth.credentials);
         }
         if (method == EA_METHOD_API_KEY) {
             std::string key;
@@ -343,7 +359,9 @@ ea_still_authenticated(ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     }
     const void *store = ctx->method == EA_METHOD_BASIC ? static_cast<const void *>(lcf->users)
                         : ctx->method == EA_METHOD_JWT ? static_cast<const void *>(lcf->jwt)
-                                                       : static_cast<const void *>(lcf->tokens);
+                        : ctx->method == EA_METHOD_INTROSPECT
+                            ? static_cast<const void *>(lcf->introspection)
+                            : static_cast<const void *>(lcf->tokens);
     return store == ctx->auth_store;
 }
 
@@ -382,6 +400,7 @@ ea_access(ngx_http_request_t *r)
         ctx->bearer_error = 0;
         ctx->claims = NULL;
         ctx->jwks_waited = NULL;
+        ctx->introspect_waited = 0;
     }
 
     switch (ctx->state) {

@@ -126,6 +126,10 @@ ngx_command_t ea_commands[] = {
       ngx_http_set_complex_value_slot, NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ea_loc_conf_t, jwt_token), NULL },
 
+    { ngx_string("edge_auth_introspection"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE123,
+      ea_conf_introspection, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
     { ngx_string("edge_auth_require"),
       EA_HTTP_ANY_CONF | NGX_CONF_TAKE23,
       ea_conf_require, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
@@ -241,14 +245,14 @@ ea_conf_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         {"bearer", EA_METHOD_BEARER},
         {"api_key", EA_METHOD_API_KEY},
         {"jwt", EA_METHOD_JWT},
+        {"introspect", EA_METHOD_INTROSPECT},
     };
 
     lcf->methods = 0;
     lcf->norder = 0;
     for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
         ngx_str_t *name = &value[i];
-        if (ngx_strcmp(name->data, "introspect") == 0
-            || ngx_strcmp(name->data, "oidc") == 0)
+        if (ngx_strcmp(name->data, "oidc") == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "edge_auth method \"%V\" is not supported yet",

@@ -299,6 +299,17 @@ ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
 }
 
 
+ngx_int_t
+ea_set_claims_and_check(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
+    Claims claims)
+{
+    if (ea_ctx_set_claims(r, ctx, std::move(claims)) == NULL) {
+        return NGX_ERROR;
+    }
+    return ea_check_rules(r, lcf, ctx);
+}
+
+
 /* edge_auth_require: all must hold, else 403 insufficient_scope. Also sets
  * $edge_auth_user from `sub`. */
 ngx_int_t

@@ -119,8 +119,9 @@ ea_create_main_conf(ngx_conf_t *cf) noexcept
     mcf->oauth_clients = ngx_array_create(cf->pool, 4, sizeof(EaOAuthClient *));
     mcf->oauth_refs = ngx_array_create(cf->pool, 4, sizeof(ea_oauth_ref_t));
     mcf->jwks_sources = ngx_array_create(cf->pool, 4, sizeof(EaJwksSource *));
+    mcf->introspections = ngx_array_create(cf->pool, 2, sizeof(EaIntrospection *));
     if (mcf->user_files == NULL || mcf->oauth_clients == NULL || mcf->oauth_refs == NULL
-        || mcf->jwks_sources == NULL)
+        || mcf->jwks_sources == NULL || mcf->introspections == NULL)
     {
         return NULL;
     }
@@ -223,6 +224,15 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         }
     }
 
+    if (conf->introspection == NULL) {
+        conf->introspection = prev->introspection;
+    }
+    if ((conf->methods & EA_METHOD_INTROSPECT) && conf->introspection == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"edge_auth introspect\" needs edge_auth_introspection");
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
     if (conf->methods & EA_METHOD_BASIC) {
         ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
             ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
@@ -287,6 +297,9 @@ ea_postconfiguration_body(ngx_conf_t *cf)
     }
     mcf->zone->init = ea_zone_init;
     ea_jwks_postconfiguration(mcf);
+    if (ea_introspect_postconfiguration(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     if (ea_oauth_postconfiguration(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -402,6 +402,13 @@ ea_oauth_on_error(EaOAuthClient *client)
     return client->on_error;
 }
 
+
+const edge_auth::OAuthClientConfig &
+ea_oauth_config(EaOAuthClient *client)
+{
+    return client->cfg;
+}
+
 /* ---- runtime ------------------------------------------------------------ */
 
 static int64_t

@@ -74,7 +74,9 @@ ea_add_challenges(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
                 continue;  /* a 403 only says which scope was missing */
             }
             challenge = "Basic realm=" + quoted + ", charset=\"UTF-8\"";
-        } else if (lcf->order[i] == EA_METHOD_BEARER || lcf->order[i] == EA_METHOD_JWT) {
+        } else if (lcf->order[i] == EA_METHOD_BEARER || lcf->order[i] == EA_METHOD_JWT
+                   || lcf->order[i] == EA_METHOD_INTROSPECT)
+        {
             if (bearer_done) {
                 continue;  /* one Bearer challenge for both */
             }

@@ -37,6 +37,8 @@ try {
                 ngx_str_set(&value, "api_key");
             } else if (ctx->method == EA_METHOD_JWT) {
                 ngx_str_set(&value, "jwt");
+            } else if (ctx->method == EA_METHOD_INTROSPECT) {
+                ngx_str_set(&value, "introspect");
             }
             break;
         case EA_VAR_EMAIL:
