@@ -11,6 +11,17 @@
 //   await idp.verifyJwt(token)          // jose jwtVerify against the IdP's JWKS
 //   await idp.close();
 //
+// With startIdp({ resourceServers: true }) (introspection by a resource server):
+//   idp.clients.rs / idp.clients.rsPost  // resource servers: no grant, may introspect
+//                                        // any token (client_secret_basic / _post)
+//   idp.introspectionUrl                // http://127.0.0.1:<port>/token/introspection
+//   idp.introspectionRequests()         // [{ headers, form, status, body }] seen there
+//   await idp.clientCredentials('basic', { scope: 'read' })  // an opaque access token
+//   await idp.revoke(token, 'basic')    // RFC 7009 revocation by the token's client
+// Then only the resource servers and the token's own client get an active answer
+// (any other client gets {"active": false}); without the option every client may
+// introspect every token, as before.
+//
 // Without a resource indicator a client gets an opaque token (introspectable);
 // with `resource <idp.jwtResource>` a JWT whose payload carries client_id,
 // scope, aud and the extra claim `tenant: "acme"`.
@@ -24,7 +35,7 @@ import * as jose from 'jose';
 
 const JWT_RESOURCE = 'https://api.edge-auth.test/';
 
-export async function startIdp({ accessTokenTtl = 600 } = {}) {
+export async function startIdp({ accessTokenTtl = 600, resourceServers = false } = {}) {
   // Imported lazily: its "Unsupported runtime" warning only appears for files that use it.
   const { default: Provider } = await import('oidc-provider');
 
@@ -38,6 +49,13 @@ export async function startIdp({ accessTokenTtl = 600 } = {}) {
     basic: { id: 'edge-basic', secret: secret(), method: 'client_secret_basic' },
     post: { id: 'edge-post', secret: secret(), method: 'client_secret_post' },
   };
+  const servers = resourceServers
+    ? {
+        rs: { id: 'edge-rs', secret: secret(), method: 'client_secret_basic' },
+        rsPost: { id: 'edge-rs-post', secret: secret(), method: 'client_secret_post' },
+      }
+    : {};
+  const serverIds = new Set(Object.values(servers).map((c) => c.id));
 
   // Listen first: the issuer must carry the port.
   const server = http.createServer();
@@ -57,7 +75,16 @@ export async function startIdp({ accessTokenTtl = 600 } = {}) {
       redirect_uris: [],
       token_endpoint_auth_method: c.method,
       scope: 'read write',
-    })),
+    })).concat(
+      Object.values(servers).map((c) => ({
+        client_id: c.id,
+        client_secret: c.secret,
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: c.method,
+      })),
+    ),
     jwks: { keys: [signing] },
     cookies: { keys: [secret()] },
     scopes: ['read', 'write'],
@@ -65,7 +92,13 @@ export async function startIdp({ accessTokenTtl = 600 } = {}) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true, allowedPolicy: () => true },
+      introspection: {
+        enabled: true,
+        allowedPolicy: resourceServers
+          ? (ctx, client, token) => serverIds.has(client.clientId) || client.clientId === token.clientId
+          : () => true,
+      },
+      revocation: { enabled: resourceServers },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,
@@ -87,14 +120,28 @@ export async function startIdp({ accessTokenTtl = 600 } = {}) {
 
   const requests = [];
   const issued = [];
+  const introspections = [];
   provider.use(async (ctx, next) => {
     const isToken = ctx.path === '/token' && ctx.method === 'POST';
+    const isIntrospection = ctx.path === '/token/introspection' && ctx.method === 'POST';
     let entry;
     if (isToken) {
       entry = { headers: { ...ctx.headers }, status: 0 };
       requests.push(entry);
     }
+    let seen;
+    if (isIntrospection) {
+      seen = { headers: { ...ctx.headers }, status: 0 };
+      introspections.push(seen);
+    }
     await next();
+    if (isIntrospection) {
+      seen.status = ctx.status;
+      seen.form = ctx.oidc?.params
+        ? Object.fromEntries(Object.entries(ctx.oidc.params).filter(([, v]) => v !== undefined))
+        : undefined;
+      seen.body = ctx.body && typeof ctx.body === 'object' ? { ...ctx.body } : ctx.body;
+    }
     if (isToken) {
       entry.status = ctx.status;
       entry.form = ctx.oidc?.params
@@ -107,13 +154,38 @@ export async function startIdp({ accessTokenTtl = 600 } = {}) {
   server.on('request', provider.callback());
 
   const basicAuth = 'Basic ' + Buffer.from(`${clients.basic.id}:${clients.basic.secret}`).toString('base64');
+  const allClients = { ...clients, ...servers };
+  /** Form POST to the IdP as one of its clients (client_secret_basic or _post). */
+  const asClient = (path, which, fields) => {
+    const c = allClients[which];
+    if (!c) throw new Error(`no IdP client "${which}"`);
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    const form = { ...fields };
+    if (c.method === 'client_secret_post') Object.assign(form, { client_id: c.id, client_secret: c.secret });
+    else headers.authorization = 'Basic ' + Buffer.from(`${encodeURIComponent(c.id)}:${encodeURIComponent(c.secret)}`).toString('base64');
+    return fetch(`${issuer}${path}`, { method: 'POST', headers, body: new URLSearchParams(form).toString() });
+  };
 
   return {
     issuer,
     port,
     tokenUrl: `${issuer}/token`,
-    clients,
+    clients: allClients,
     jwtResource: JWT_RESOURCE,
+    introspectionUrl: `${issuer}/token/introspection`,
+    introspectionRequests: () => introspections,
+    /** An access token of client `which` (client_credentials grant, as a client would get it). */
+    async clientCredentials(which, { scope } = {}) {
+      const res = await asClient('/token', which, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) });
+      const body = await res.json();
+      if (res.status !== 200 || !body.access_token) throw new Error(`token: HTTP ${res.status} ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    /** RFC 7009 revocation by client `which` (needs resourceServers: true). */
+    async revoke(token, which) {
+      const res = await asClient('/token/revocation', which, { token, token_type_hint: 'access_token' });
+      if (res.status !== 200) throw new Error(`revocation: HTTP ${res.status} ${await res.text()}`);
+    },
     tokenRequests: () => requests,
     tokenHits: () => requests.length,
     issued: () => issued,
