@@ -279,6 +279,16 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         if (method == EA_METHOD_INTROSPECT && bearer_scheme
             && !((lcf->methods & EA_METHOD_JWT) && ea_looks_like_jwt(auth.credentials)))
         {
+            /* a configured static token is never sent to the IdP, whatever
+             * the order of the methods */
+            if ((lcf->methods & EA_METHOD_BEARER) && lcf->tokens != NULL
+                && lcf->tokens->find(auth.credentials) != NULL)
+            {
+                ctx->method = EA_METHOD_BEARER;
+                ctx->consumed = EA_CONSUMED_AUTHORIZATION;
+                ctx->auth_store = lcf->tokens;
+                return ea_check_token(r, lcf, ctx, auth.credentials);
+            }
             ctx->method = method;
             ctx->consumed = EA_CONSUMED_AUTHORIZATION;
             ctx->auth_store = lcf->introspection;

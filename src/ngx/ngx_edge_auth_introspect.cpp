@@ -17,11 +17,13 @@
 
 #include "core/credentials.h"
 #include "core/introspection.h"
+#include "core/oauth.h"
 
 struct EaIntrospection {
     std::string url;
     std::string client_name;
     EaOAuthClient *client = nullptr;
+    std::string client_key;  /* hex digest of the client's identity and secret */
     int64_t cache_ms = 60'000;
     ngx_str_t file;
     ngx_uint_t line;
@@ -44,6 +46,17 @@ struct DigestHash {
 
 /* per worker: introspections in flight, by cache key */
 std::unordered_map<edge_auth::Digest, std::unique_ptr<Flight>, DigestHash> ea_flights;
+
+/* The answer being handed to the requests that waited for it. Waking runs
+ * each request's phases synchronously, so they read it here, whatever the
+ * zone holds (cache=0, an evicted entry). */
+struct Delivery {
+    edge_auth::Digest key;
+    bool ok;
+    bool active;
+    std::string payload;
+};
+const Delivery *ea_delivering = nullptr;
 
 }  // namespace
 
@@ -137,6 +150,9 @@ ea_introspect_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf)
                           &all[i]->file, all[i]->line);
             return NGX_ERROR;
         }
+        edge_auth::Digest d = edge_auth::token_cache_key(ea_oauth_config(all[i]->client));
+        all[i]->client_key = edge_auth::to_hex(
+            std::string_view(reinterpret_cast<const char *>(d.data()), d.size()));
     }
     return NGX_OK;
 }
@@ -150,20 +166,23 @@ ea_introspected(EaIntrospection *in, edge_auth::Digest key, edge_auth::HttpRespo
     edge_auth::IntrospectionResult r =
         edge_auth::parse_introspection_response(resp, ea_oauth_config(in->client));
 
+    Delivery delivery{key, r.ok, r.ok && r.active, {}};
     if (r.ok && r.active) {
-        int64_t ttl = in->cache_ms;
-        if (r.exp) {
-            ttl = std::min<int64_t>(ttl, *r.exp * 1000 - ea_now_ms());
-        }
-        if (ttl > 0) {
-            ea_zone_set(mcf->zone, key, "1" + r.payload, static_cast<ngx_msec_t>(ttl));
+        int64_t left = r.exp ? *r.exp * 1000 - ea_now_ms() : in->cache_ms;
+        if (left <= 0) {
+            delivery.active = false;  /* active, but already past its exp */
         } else {
-            ea_zone_set(mcf->zone, key, "0", 1000);  /* already expired */
+            delivery.payload = r.payload;
+            int64_t ttl = std::min<int64_t>(in->cache_ms, left);
+            if (ttl > 0) {
+                ea_zone_set(mcf->zone, key, "1" + r.payload, static_cast<ngx_msec_t>(ttl));
+            }
         }
-    } else if (r.ok) {
+    } else if (r.ok && in->cache_ms > 0) {
         /* an inactive token never becomes active again */
-        ea_zone_set(mcf->zone, key, "0", static_cast<ngx_msec_t>(std::max<int64_t>(in->cache_ms, 1000)));
-    } else {
+        ea_zone_set(mcf->zone, key, "0", static_cast<ngx_msec_t>(in->cache_ms));
+    }
+    if (!r.ok) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "edge_auth: introspection at \"%s\" failed: %s", in->url.c_str(),
                       r.error.c_str());
@@ -173,8 +192,29 @@ ea_introspected(EaIntrospection *in, edge_auth::Digest key, edge_auth::HttpRespo
     if (it != ea_flights.end()) {
         std::unique_ptr<Flight> flight = std::move(it->second);
         ea_flights.erase(it);
+        ea_delivering = &delivery;
         ea_wait_wake_all(&flight->waiters);
+        ea_delivering = nullptr;
     }
+}
+
+
+static ngx_int_t
+ea_introspect_answer(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx, bool active,
+    std::string_view payload)
+{
+    if (!active) {
+        ctx->status = edge_auth::AuthStatus::InvalidToken;
+        ngx_str_set(&ctx->detail, "token not active");
+        ctx->bearer_error = 1;
+        return NGX_DECLINED;
+    }
+    auto claims = edge_auth::Claims::from_json(payload);
+    if (!claims) {
+        ctx->status = edge_auth::AuthStatus::InternalError;
+        return NGX_DECLINED;
+    }
+    return ea_set_claims_and_check(r, lcf, ctx, std::move(*claims));
 }
 
 
@@ -189,23 +229,18 @@ ea_introspect_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *
         ctx->status = edge_auth::AuthStatus::MalformedCredential;
         return NGX_DECLINED;
     }
-    edge_auth::Digest key =
-        edge_auth::sha256("edge-auth introspect\n" + in->url + "\n" + std::string(token));
+    /* The answer depends on who asks: the IdP may tell one client a token
+     * is active and another that it is not. */
+    edge_auth::Digest key = edge_auth::sha256(
+        "edge-auth introspect\n" + in->url + "\n" + in->client_key + "\n" + std::string(token));
 
+    if (ea_delivering != nullptr && ea_delivering->key == key && ea_delivering->ok) {
+        return ea_introspect_answer(r, lcf, ctx, ea_delivering->active, ea_delivering->payload);
+    }
     std::string cached;
     if (ea_zone_get(mcf->zone, key, &cached) && !cached.empty()) {
-        if (cached[0] != '1') {
-            ctx->status = edge_auth::AuthStatus::InvalidToken;
-            ngx_str_set(&ctx->detail, "token not active");
-            ctx->bearer_error = 1;
-            return NGX_DECLINED;
-        }
-        auto claims = edge_auth::Claims::from_json(std::string_view(cached).substr(1));
-        if (!claims) {
-            ctx->status = edge_auth::AuthStatus::InternalError;
-            return NGX_DECLINED;
-        }
-        return ea_set_claims_and_check(r, lcf, ctx, std::move(*claims));
+        return ea_introspect_answer(r, lcf, ctx, cached[0] == '1',
+                                    std::string_view(cached).substr(1));
     }
 
     if (ctx->introspect_waited) {
