@@ -736,7 +736,8 @@ ${ALGS.map((alg) => loc(`/alg/${alg}/`, `edge_auth jwt; ${algLoc[alg]} edge_auth
   });
 });
 
-describe('dotted claim variables: ${edge_auth_claim_realm_access.roles}', () => {
+// nginx variable names cannot hold dots, so nested claims use "__" for "." (README, Variables).
+describe('nested claim variables: $edge_auth_claim_realm_access__roles', () => {
   let s;
   const key = genKey('ES256', { kid: 'dot' });
   after(async () => {
@@ -746,15 +747,15 @@ describe('dotted claim variables: ${edge_auth_claim_realm_access.roles}', () => 
     }
   });
 
-  it('nested claims through ${...} in edge_auth_upstream_header', async () => {
+  it('nested claims through __ in edge_auth_upstream_header', async () => {
     s = await startStack({
       files: { 'keys.jwks': jwks(key) },
       http: ({ port, path }) => `
     server {
         listen 127.0.0.1:${port};
         ${loc('/d/', `edge_auth jwt; edge_auth_jwt_keys ${path('keys.jwks')} ;
-            edge_auth_upstream_header X-Claim-Roles \${edge_auth_claim_realm_access.roles};
-            edge_auth_upstream_header X-Claim-Org "org=\${edge_auth_claim_org.id}";`)}
+            edge_auth_upstream_header X-Claim-Roles $edge_auth_claim_realm_access__roles;
+            edge_auth_upstream_header X-Claim-Org "org=\${edge_auth_claim_org__id}";`)}
     }`,
     });
     const t = remember(await sign(key, claims({ realm_access: { roles: ['user', 'admin'] }, org: { id: 'o-9' } })));

@@ -300,6 +300,9 @@ ngx_int_t ea_jwks_get(ngx_http_request_t *r, EaJwksSource *src, ea_ctx_t *ctx,
 ngx_int_t ea_jwks_refetch(ngx_http_request_t *r, EaJwksSource *src,
     ea_ctx_t *ctx);
 const std::string &ea_jwks_url(const EaJwksSource *src);
+/* SHA-256 of the document in the zone; false when there is none yet */
+bool ea_jwks_version(EaJwksSource *src, edge_auth::Digest *version);
+int64_t ea_jwks_ttl(const EaJwksSource *src);
 /* ngx_edge_auth_jwt.cpp: the JOSE core behind one function */
 std::shared_ptr<const edge_auth::KeySet> ea_jwks_parse(std::string_view text,
     std::string *error);

@@ -213,7 +213,9 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     bool has_auth = false;
 
     if (h != NULL) {
-        if (h->value.len > edge_auth::kMaxCredentialLength) {
+        /* Each method applies its own limit (4 KB for Basic and static
+         * tokens, the JOSE limit for JWTs); this one only bounds parsing. */
+        if (h->value.len > 64 * 1024) {
             ctx->status = AuthStatus::CredentialTooLong;
             return NGX_DECLINED;
         }

@@ -17,6 +17,7 @@
 
 #include "ngx/ngx_edge_auth.h"
 
+#include <cstring>
 #include <memory>
 
 #include "core/http.h"
@@ -35,6 +36,7 @@ class EaJwksSource {
     ngx_shm_zone_t *zone = nullptr;
 
     edge_auth::Digest doc_key{};      /* the document (long-lived, last good) */
+    edge_auth::Digest version_key{};  /* SHA-256 of the document: cheap to read */
     edge_auth::Digest fresh_key{};    /* present while the document is fresh */
     edge_auth::Digest lock_key{};     /* a fetch is in flight */
     edge_auth::Digest refetch_key{};  /* an unknown-kid refetch happened recently */
@@ -48,6 +50,7 @@ class EaJwksSource {
     void derive_keys()
     {
         doc_key = edge_auth::sha256("edge-auth jwks doc\n" + url);
+        version_key = edge_auth::sha256("edge-auth jwks version\n" + url);
         fresh_key = edge_auth::sha256("edge-auth jwks fresh\n" + url);
         lock_key = edge_auth::sha256("edge-auth jwks flight\n" + url);
         refetch_key = edge_auth::sha256("edge-auth jwks refetch\n" + url);
@@ -92,7 +95,12 @@ ea_jwks_fetched(EaJwksSource *src, edge_auth::HttpResponse resp)
             if (fresh <= 0) {
                 fresh = src->ttl_ms;
             }
+            edge_auth::Digest version = edge_auth::sha256(resp.body);
             ea_zone_set(src->zone, src->doc_key, resp.body,
+                        static_cast<ngx_msec_t>(ea_jwks_keep_ms));
+            ea_zone_set(src->zone, src->version_key,
+                        std::string_view(reinterpret_cast<const char *>(version.data()),
+                                         version.size()),
                         static_cast<ngx_msec_t>(ea_jwks_keep_ms));
             ea_zone_set(src->zone, src->fresh_key, "1", static_cast<ngx_msec_t>(fresh));
             ea_zone_delete(src->zone, src->lock_key);
@@ -160,9 +168,27 @@ ea_jwks_start(EaJwksSource *src)
 
 
 /* This worker's parsed copy of the zone's document. */
+bool
+ea_jwks_version(EaJwksSource *src, edge_auth::Digest *version)
+{
+    std::string v;
+    if (!ea_zone_get(src->zone, src->version_key, &v) || v.size() != version->size()) {
+        return false;
+    }
+    std::memcpy(version->data(), v.data(), v.size());
+    return true;
+}
+
+
 static std::shared_ptr<const edge_auth::KeySet>
 ea_jwks_current(EaJwksSource *src, ngx_log_t *log)
 {
+    /* the small version entry first: the document is read and parsed only
+     * when it changed since this worker last parsed it */
+    edge_auth::Digest version;
+    if (src->parsed && ea_jwks_version(src, &version) && version == src->parsed_digest) {
+        return src->parsed;
+    }
     std::string doc;
     if (!ea_zone_get(src->zone, src->doc_key, &doc)) {
         return nullptr;
@@ -290,4 +316,11 @@ const std::string &
 ea_jwks_url(const EaJwksSource *src)
 {
     return src->url;
+}
+
+
+int64_t
+ea_jwks_ttl(const EaJwksSource *src)
+{
+    return src->ttl_ms;
 }

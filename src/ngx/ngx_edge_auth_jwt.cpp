@@ -185,9 +185,10 @@ ea_jwt_merge(ngx_conf_t *cf, ea_loc_conf_t *lcf)
     id += "leeway " + std::to_string(v->policy.leeway) + " exp " +
           std::to_string(v->policy.require_exp) + "\n";
 
-    if (!v->url_keys.empty()) {
-        /* a verified token outlives neither a key rotation nor the keys' ttl */
-        v->cache_cap_ms = 300 * 1000;
+    for (EaJwksSource *src : v->url_keys) {
+        /* a verified token outlives neither the keys' ttl (nor, by the
+         * cache key, a change of the key documents) */
+        v->cache_cap_ms = std::min<int64_t>(v->cache_cap_ms, ea_jwks_ttl(src));
     }
     if (!v->static_keys.empty()) {
         auto combined = std::make_shared<edge_auth::KeySet>();
@@ -232,7 +233,18 @@ ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
     if (token.size() > v->policy.max_token_size) {
         return ea_jwt_deny(ctx, edge_auth::reason(edge_auth::JwtStatus::TokenTooLarge));
     }
-    edge_auth::Digest cache_key = edge_auth::sha256(v->id + std::string(token));
+    /* The cache key names the key documents too: a verified token is
+     * forgotten as soon as the keys it was verified with change. */
+    std::string material = v->id;
+    for (EaJwksSource *src : v->url_keys) {
+        edge_auth::Digest version{};
+        if (ea_jwks_version(src, &version)) {
+            material.append(reinterpret_cast<const char *>(version.data()), version.size());
+        }
+        material += '\n';
+    }
+    material.append(token);
+    edge_auth::Digest cache_key = edge_auth::sha256(material);
 
     /* A token verified before: its claims are in the zone; time claims
      * are checked again on every request. */
