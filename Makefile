@@ -78,7 +78,7 @@ t/node_modules/.installed: t/package.json t/package-lock.json
 	cd t && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed
 
 itest: $(MODULE) t/node_modules/.installed
-	cd t && node --test --test-concurrency=2 --test-reporter=spec --test-reporter-destination=stdout \
+	cd t && node --test --test-concurrency=2 --test-timeout=180000 --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=./lib/summary-reporter.mjs --test-reporter-destination=$(BUILD)/itest-summary.txt
 
 # make test: unit tests, then integration tests; the last line is the total.

@@ -39,7 +39,15 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false }
   // Imported lazily: its "Unsupported runtime" warning only appears for files that use it.
   const { default: Provider } = await import('oidc-provider');
 
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // PEM out, KeyObjects back in: exporting generateKeyPairSync's own KeyObjects
+  // to JWK can deadlock node 20 (see lib/jwks-server.mjs).
+  const pems = crypto.generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const privateKey = crypto.createPrivateKey(pems.privateKey);
+  const publicKey = crypto.createPublicKey(pems.publicKey);
   const kid = crypto.randomBytes(8).toString('hex');
   const signing = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
   const verifyKey = await jose.importJWK({ ...publicKey.export({ format: 'jwk' }), alg: 'RS256' }, 'RS256');
