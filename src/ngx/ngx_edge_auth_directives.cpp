@@ -9,10 +9,6 @@
 
 #include "ngx/ngx_edge_auth.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
-
 #include <memory>
 #include <new>
 
@@ -740,23 +736,28 @@ ea_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
             }
         }
 
-        /* Resolved now, in the master: hiredis would resolve a name with a
+        /* Resolved now, when the configuration is loaded, the way nginx
+         * resolves upstream servers: hiredis would resolve a name with a
          * blocking call in the worker. */
-        addrinfo hints{}, *res = nullptr;
-        hints.ai_socktype = SOCK_STREAM;
-        if (getaddrinfo(url->host.c_str(), NULL, &hints, &res) != 0 || res == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "edge_auth_redis: cannot resolve host \"%s\"",
-                               url->host.c_str());
+        ngx_url_t u;
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        std::string hostport = (url->host.find(':') != std::string::npos
+                                    ? "[" + url->host + "]" : url->host)
+                               + ":" + std::to_string(url->port);
+        if (ea_pstr(cf->pool, hostport, &u.url) != NGX_OK) {
             return static_cast<char *>(NGX_CONF_ERROR);
         }
-        char text[INET6_ADDRSTRLEN] = {0};
-        const void *addr = res->ai_family == AF_INET6
-            ? static_cast<const void *>(&reinterpret_cast<sockaddr_in6 *>(res->ai_addr)->sin6_addr)
-            : static_cast<const void *>(&reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr);
-        inet_ntop(res->ai_family, addr, text, sizeof(text));
-        freeaddrinfo(res);
-        rc->host = text;
+        u.default_port = static_cast<in_port_t>(url->port);
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "edge_auth_redis: cannot resolve host \"%s\"%s%s",
+                               url->host.c_str(), u.err ? ": " : "", u.err ? u.err : "");
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        u_char text[NGX_SOCKADDR_STRLEN];
+        size_t len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                                   sizeof(text), 0);
+        rc->host.assign(reinterpret_cast<char *>(text), len);
 
         mcf->redis = ea_conf_own(cf, std::move(rc));
         return NGX_CONF_OK;

@@ -12,6 +12,23 @@
 enum ea_var_e : uintptr_t { EA_VAR_USER, EA_VAR_METHOD, EA_VAR_ERROR, EA_VAR_EMAIL,
                             EA_VAR_GROUPS };
 
+/* Fills a variable value; an empty value is "not found". */
+static ngx_int_t
+ea_var_result(ngx_http_variable_value_t *v, ngx_str_t value)
+{
+    if (value.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ea_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data) noexcept
@@ -56,16 +73,7 @@ try {
         }
     }
 
-    if (value.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    return NGX_OK;
+    return ea_var_result(v, value);
 } catch (...) {
     v->not_found = 1;
     return NGX_OK;
@@ -90,17 +98,11 @@ ea_claim_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         std::string buf;
         std::string_view c = path.empty() ? std::string_view()
                                           : ea_claim(ea_get_ctx(r), path, &buf);
-        ngx_str_t value;
-        if (c.empty() || ea_pstr(r->pool, c, &value) != NGX_OK) {
-            v->not_found = 1;
-            return NGX_OK;
+        ngx_str_t value = ngx_null_string;
+        if (!c.empty() && ea_pstr(r->pool, c, &value) != NGX_OK) {
+            return NGX_ERROR;
         }
-        v->data = value.data;
-        v->len = value.len;
-        v->valid = 1;
-        v->no_cacheable = 1;
-        v->not_found = 0;
-        return NGX_OK;
+        return ea_var_result(v, value);
     } catch (...) {
         v->not_found = 1;
         return NGX_OK;
