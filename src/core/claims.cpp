@@ -140,6 +140,8 @@ bool Claims::has(std::string_view path) const {
   return value != nullptr && !json_is_null(value);
 }
 
+const json_t* Claims::json() const { return impl_ ? impl_->root.get() : nullptr; }
+
 struct ClaimRule::Impl {
   std::string claim;
   Op op = Op::Exists;

@@ -15,6 +15,8 @@
 
 #include "core/result.h"
 
+struct json_t;  // jansson's
+
 namespace edge_auth {
 
 class Claims {
@@ -41,6 +43,9 @@ class Claims {
   std::vector<std::string> values(std::string_view path) const;
   // Present and not null.
   bool has(std::string_view path) const;
+  // The parsed object itself (jansson, owned by this Claims), for readers that
+  // need JSON types, such as the JOSE checks of exp (a number) and aud.
+  const json_t* json() const;
 
  private:
   struct Impl;
