@@ -159,6 +159,11 @@ ea_jwt_merge(ngx_conf_t *cf, ea_loc_conf_t *lcf)
         return NGX_ERROR;
     }
     v->algorithms = *parsed;
+    if (!v->algorithms.has_hmac() && lcf->jwt_secret != NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "edge_auth_jwt_secret is set but edge_auth_jwt_algorithms allows "
+                           "no HS* algorithm: the secret is never used");
+    }
     if (v->algorithms.has_hmac() && lcf->jwt_secret == NULL) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "HS* algorithms are allowed but there is no edge_auth_jwt_secret; "
