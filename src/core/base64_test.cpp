@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <string>
 
 namespace edge_auth {
@@ -108,6 +110,59 @@ TEST(Base64UrlStrict, DecodeRejections) {
   for (auto [text, why] : kBad) {
     std::string out;
     EXPECT_FALSE(base64url_decode(text, out)) << why << ": " << text;
+  }
+}
+
+// --- the same results as a reference decoder -------------------------------
+// A straightforward reference decoder, compared on random texts near the
+// valid forms (the real one may be rewritten for speed).
+bool reference_decode(std::string_view text, std::string& out, bool url) {
+  const std::string_view chars = url
+      ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (!url) {
+    if (text.size() % 4 != 0) return false;
+    for (int pad = 0; pad < 2 && !text.empty() && text.back() == '='; ++pad) text.remove_suffix(1);
+  }
+  if (text.size() % 4 == 1) return false;
+  std::string decoded;
+  std::uint32_t bits = 0;
+  int nbits = 0;
+  for (char c : text) {
+    std::size_t v = chars.find(c);
+    if (v == std::string_view::npos) return false;
+    bits = (bits << 6 | std::uint32_t(v)) & 0xffffff;
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      decoded.push_back(char(bits >> nbits & 0xff));
+    }
+  }
+  if ((bits & ((1u << nbits) - 1)) != 0) return false;
+  out = decoded;
+  return true;
+}
+
+TEST(Base64, SameResultsAsTheReferenceOnRandomTexts) {
+  std::mt19937 rng(5);
+  const std::string_view kChars = "AQgwZz09+/-_=!";
+  for (int i = 0; i < 50000; ++i) {
+    std::string text;
+    if (i % 2 == 0) {
+      std::string bytes(rng() % 20, '\0');
+      for (char& c : bytes) c = static_cast<char>(rng() & 0xff);
+      text = (i % 4 == 0) ? base64_encode(bytes) : base64url_encode(bytes);
+      if (!text.empty() && i % 3 == 0) text[rng() % text.size()] = kChars[rng() % kChars.size()];
+    } else {
+      std::size_t n = rng() % 12;
+      for (std::size_t k = 0; k < n; ++k) text += kChars[rng() % kChars.size()];
+    }
+    for (bool url : {false, true}) {
+      std::string expected = "untouched", got = "untouched";
+      bool ok = reference_decode(text, expected, url);
+      ASSERT_EQ(url ? base64url_decode(text, got) : base64_decode(text, got), ok) << text;
+      if (ok) ASSERT_EQ(got, expected) << text;
+    }
   }
 }
 

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "core/base64.h"
+#include "core/text.h"
 
 namespace edge_auth {
 namespace {
@@ -131,6 +133,42 @@ TEST(ParseBasic, FailureDoesNotKeepOldValuesLookingValid) {
   ASSERT_EQ(parse_basic(base64_encode("bob:other"), creds), AuthStatus::Ok);
   EXPECT_EQ(creds.user, "bob");
   EXPECT_EQ(creds.password, "other");
+}
+
+// Random input must give the same status and fields as a straightforward
+// reference (decode into a string, split, check).
+AuthStatus reference_parse_basic(std::string_view token68, std::string& user,
+                                 std::string& password) {
+  if (token68.size() > kMaxCredentialLength) return AuthStatus::CredentialTooLong;
+  std::string decoded;
+  if (!base64_decode(token68, decoded)) return AuthStatus::MalformedCredential;
+  std::size_t colon = decoded.find(':');
+  if (colon == std::string::npos) return AuthStatus::MalformedCredential;
+  user = decoded.substr(0, colon);
+  password = decoded.substr(colon + 1);
+  if (user.empty() || password.empty()) return AuthStatus::MalformedCredential;
+  if (has_control_chars(decoded) || !is_valid_utf8(decoded)) return AuthStatus::MalformedCredential;
+  return AuthStatus::Ok;
+}
+
+TEST(ParseBasic, SameResultsAsTheReferenceOnRandomInput) {
+  std::mt19937 rng(11);
+  const std::string kAlphabet = "ab:\xc3\xbc\x01 \x7f\xff";
+  for (int i = 0; i < 20000; ++i) {
+    std::string decoded;
+    std::size_t n = rng() % (i % 100 == 0 ? 3100 : 40);
+    for (std::size_t k = 0; k < n; ++k) decoded += kAlphabet[rng() % kAlphabet.size()];
+    std::string text = base64_encode(decoded);
+    if (i % 7 == 0 && !text.empty()) text[rng() % text.size()] = "A=/!"[rng() % 4];  // damage
+    std::string user, password;
+    AuthStatus expected = reference_parse_basic(text, user, password);
+    BasicCredentials creds;
+    ASSERT_EQ(parse_basic(text, creds), expected) << i;
+    if (expected == AuthStatus::Ok) {
+      ASSERT_EQ(creds.user, user) << i;
+      ASSERT_EQ(creds.password, password) << i;
+    }
+  }
 }
 
 // --- check_token_syntax ---------------------------------------------------

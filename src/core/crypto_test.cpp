@@ -1,8 +1,12 @@
 #include "core/crypto.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
+#include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace edge_auth {
 namespace {
@@ -30,6 +34,124 @@ TEST(Crypto, HmacSha256KeyLongerThanBlock) {
   std::string key(131, '\xaa');
   EXPECT_EQ(hex(hmac_sha256(key, "Test Using Larger Than Block-Size Key - Hash Key First")),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// --- equivalence with OpenSSL's one-shot functions ---------------------------
+// sha256 and hmac_sha256 reuse per-thread contexts; these compare them with
+// OpenSSL's own one-shot EVP_Q_digest / EVP_Q_mac (a fresh context each call)
+// over many lengths and keys, in an order that changes length and key between
+// calls, so state left over from an earlier call would show.
+
+Digest reference_sha256(std::string_view data) {
+  Digest d;
+  std::size_t len = 0;
+  EXPECT_EQ(EVP_Q_digest(nullptr, "SHA256", nullptr, data.data(), data.size(), d.data(), &len), 1);
+  EXPECT_EQ(len, d.size());
+  return d;
+}
+
+Digest reference_hmac(std::string_view key, std::string_view data) {
+  Digest d;
+  std::size_t len = 0;
+  char digest_name[] = "SHA256";
+  EXPECT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, digest_name, nullptr, key.data(), key.size(),
+                      reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(),
+                      d.size(), &len),
+            nullptr);
+  EXPECT_EQ(len, d.size());
+  return d;
+}
+
+std::string pseudo_random_bytes(std::mt19937& rng, std::size_t n) {
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+TEST(Crypto, Sha256MatchesOneShotForEveryLengthUpTo300) {
+  std::mt19937 rng(1);
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+  lengths.insert(lengths.end(), {1000, 4096, 65536, 0, 55, 56, 63, 64, 65, 0});
+  for (std::size_t n : lengths) {
+    std::string data = pseudo_random_bytes(rng, n);
+    EXPECT_EQ(sha256(data), reference_sha256(data)) << n;
+  }
+}
+
+TEST(Crypto, Sha256GoldenValues) {
+  // printf '%s' ... | sha256sum
+  EXPECT_EQ(hex(sha256("bench-token-5f0e9c2a")),
+            "ed88e86ce627da06ea0dd0c246fdccd5b18045cf91853d8adb0d73dfe0e2c5ec");
+  EXPECT_EQ(hex(sha256(std::string(1000, 'a'))),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}
+
+TEST(Crypto, HmacSha256Rfc4231) {
+  // Cases 1, 3, 4 and 7 (case 2 and 6 are above; 5 is a truncated output).
+  EXPECT_EQ(hex(hmac_sha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hex(hmac_sha256(std::string(20, '\xaa'), std::string(50, '\xdd'))),
+            "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+  std::string key4;
+  for (int i = 1; i <= 25; ++i) key4 += static_cast<char>(i);
+  EXPECT_EQ(hex(hmac_sha256(key4, std::string(50, '\xcd'))),
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+  EXPECT_EQ(hex(hmac_sha256(std::string(131, '\xaa'),
+                            "This is a test using a larger than block-size key and a larger "
+                            "than block-size data. The key needs to be hashed before being "
+                            "used by the HMAC algorithm.")),
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+TEST(Crypto, HmacSha256MatchesOneShotAcrossKeysAndLengths) {
+  std::mt19937 rng(2);
+  std::vector<std::string> keys;
+  for (std::size_t n : {0, 1, 20, 31, 32, 33, 63, 64, 65, 100, 131, 200}) {
+    keys.push_back(pseudo_random_bytes(rng, n));
+  }
+  keys.push_back(keys[4].substr(0, 31) + "x");  // same length, last byte differs
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& key : keys) {
+      for (std::size_t n : {0, 1, 55, 56, 64, 119, 120, 132, 300, 5000}) {
+        std::string data = pseudo_random_bytes(rng, n);
+        EXPECT_EQ(hmac_sha256(key, data), reference_hmac(key, data))
+            << "key " << key.size() << " data " << n;
+        EXPECT_EQ(hmac_sha256(key, data), reference_hmac(key, data));  // same key again
+      }
+    }
+  }
+}
+
+TEST(Crypto, HmacSha256KeysThatArePrefixesOfEachOther) {
+  // A cached key must be compared by its whole length, not a common prefix.
+  std::string long_key(40, 'k');
+  std::string short_key(32, 'k');
+  EXPECT_EQ(hmac_sha256(long_key, "m"), reference_hmac(long_key, "m"));
+  EXPECT_EQ(hmac_sha256(short_key, "m"), reference_hmac(short_key, "m"));
+  EXPECT_EQ(hmac_sha256(long_key, "m"), reference_hmac(long_key, "m"));
+  EXPECT_EQ(hmac_sha256("", "m"), reference_hmac("", "m"));
+  EXPECT_EQ(hmac_sha256(short_key, "m"), reference_hmac(short_key, "m"));
+}
+
+TEST(Crypto, HmacAndSha256AreCorrectFromManyThreads) {
+  // The contexts are per thread (nginx runs Basic checks in a thread pool).
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &failures] {
+      std::mt19937 rng(100 + t);
+      std::string key = pseudo_random_bytes(rng, 32);
+      for (int i = 0; i < 2000; ++i) {
+        std::string data = pseudo_random_bytes(rng, rng() % 200);
+        if (hmac_sha256(key, data) != reference_hmac(key, data)) ++failures[t];
+        if (sha256(data) != reference_sha256(data)) ++failures[t];
+        if (i % 100 == 0) key = pseudo_random_bytes(rng, 32);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
 TEST(Crypto, ConstantTimeEqual) {

@@ -17,6 +17,28 @@ TEST(HeaderValue, SafeValuesRejectCrLfNul) {
   EXPECT_FALSE(is_safe_header_value(std::string_view("a\0b", 3)));
 }
 
+TEST(HeaderValue, SafeValueEveryByteAtEveryPosition) {
+  for (int c = 0; c < 256; ++c) {
+    bool unsafe = c == '\r' || c == '\n' || c == '\0';
+    for (std::size_t len : {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100}) {
+      for (std::size_t at : {std::size_t(0), len / 2, len - 1}) {
+        std::string v(len, 'v');
+        v[at] = static_cast<char>(c);
+        EXPECT_EQ(is_safe_header_value(v), !unsafe) << "byte " << c << " len " << len << " at " << at;
+      }
+    }
+  }
+}
+
+TEST(HeaderValue, TcharIsExactlyRfc9110) {
+  const std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  for (int c = 0; c < 256; ++c) {
+    bool expected = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    (c != 0 && kSpecials.find(static_cast<char>(c)) != std::string_view::npos);
+    EXPECT_EQ(is_tchar(static_cast<char>(c)), expected) << c;
+  }
+}
+
 TEST(HeaderValue, HeaderNames) {
   EXPECT_TRUE(is_header_name("X-API-Key"));
   EXPECT_TRUE(is_header_name("x_custom.name!#$%&'*+^`|~09"));

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
 namespace edge_auth {
 namespace {
 
@@ -11,6 +16,17 @@ TEST(PercentEncode, UnreservedStayEverythingElseUppercaseHex) {
   EXPECT_EQ(percent_encode("j\xc3\xbcrgen"), "j%C3%BCrgen");
   EXPECT_EQ(percent_encode(std::string_view("\0", 1)), "%00");
   EXPECT_EQ(percent_encode(""), "");
+}
+
+TEST(PercentEncode, EveryByte) {
+  for (int c = 0; c < 256; ++c) {
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02X", c);
+    std::string expected = unreserved ? std::string(1, static_cast<char>(c)) : std::string(hex);
+    EXPECT_EQ(percent_encode(std::string(1, static_cast<char>(c))), expected) << c;
+  }
 }
 
 TEST(PercentDecode, EscapesPlusAndInvalidEscapes) {
@@ -85,6 +101,107 @@ TEST(QueryGet, Table) {
   EXPECT_EQ(query_get("a=1", "key"), std::nullopt);
   EXPECT_EQ(query_get("", "key"), std::nullopt);
   EXPECT_EQ(query_get("keys=1", "key"), std::nullopt);
+}
+
+// --- the same results as the straightforward implementation -----------------
+// query_set / query_remove / query_get may be rewritten for speed; this is
+// the current, obviously correct version (split, decode each name,
+// rebuild), and random queries made of the characters that matter must give
+// byte-identical results.
+namespace reference {
+
+struct Param {
+  std::string_view text;
+  bool matches;
+};
+
+std::vector<Param> split_params(std::string_view args, std::string_view name) {
+  std::vector<Param> params;
+  while (!args.empty()) {
+    std::size_t amp = args.find('&');
+    std::string_view seg = args.substr(0, amp);
+    args.remove_prefix(amp == std::string_view::npos ? args.size() : amp + 1);
+    if (seg.empty()) continue;
+    params.push_back({seg, percent_decode(seg.substr(0, seg.find('='))) == name});
+  }
+  return params;
+}
+
+std::string join(const std::vector<std::string_view>& parts) {
+  std::string out;
+  for (std::string_view p : parts) {
+    if (!out.empty()) out += '&';
+    out += p;
+  }
+  return out;
+}
+
+std::string query_set(std::string_view args, std::string_view name, std::string_view value) {
+  std::string param = percent_encode(name) + '=' + percent_encode(value);
+  std::vector<std::string_view> kept;
+  bool placed = false;
+  for (const Param& p : split_params(args, name)) {
+    if (!p.matches) {
+      kept.push_back(p.text);
+    } else if (!placed) {
+      kept.push_back(param);
+      placed = true;
+    }
+  }
+  if (!placed) {
+    std::string out(args);
+    if (!out.empty() && out.back() != '&') out += '&';
+    return out + param;
+  }
+  return join(kept);
+}
+
+std::string query_remove(std::string_view args, std::string_view name) {
+  std::vector<Param> params = split_params(args, name);
+  std::vector<std::string_view> kept;
+  for (const Param& p : params) {
+    if (!p.matches) kept.push_back(p.text);
+  }
+  if (kept.size() == params.size()) return std::string(args);
+  return join(kept);
+}
+
+std::optional<std::string> query_get(std::string_view args, std::string_view name) {
+  for (const Param& p : split_params(args, name)) {
+    if (!p.matches) continue;
+    std::size_t eq = p.text.find('=');
+    if (eq == std::string_view::npos) return std::string();
+    return percent_decode(p.text.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+}  // namespace reference
+
+std::string random_query_text(std::mt19937& rng, std::size_t max_pieces) {
+  static const char* const kPieces[] = {"key", "k", "e", "y", "%6B", "%65", "%6", "%", "+",  " ",
+                                        "=",   "&", "&&", "a", "1", "%25", "%2B", "%3D", "%26", "\xc3\xbc",
+                                        "ke",  "ey", "%79", "%zz", "my", "%20"};
+  std::string out;
+  std::size_t n = rng() % (max_pieces + 1);
+  for (std::size_t i = 0; i < n; ++i) out += kPieces[rng() % std::size(kPieces)];
+  return out;
+}
+
+TEST(Query, SameResultsAsTheReferenceOnRandomQueries) {
+  std::mt19937 rng(7);
+  const std::string_view kNames[] = {"key", "k", "my key", "ke=y", "k&y", "", "\xc3\xbc", "+", "%"};
+  for (int i = 0; i < 40000; ++i) {
+    std::string args = random_query_text(rng, 12);
+    std::string_view name = kNames[rng() % std::size(kNames)];
+    std::string value = random_query_text(rng, 3);
+    ASSERT_EQ(query_set(args, name, value), reference::query_set(args, name, value))
+        << "args=" << args << " name=" << name << " value=" << value;
+    ASSERT_EQ(query_remove(args, name), reference::query_remove(args, name))
+        << "args=" << args << " name=" << name;
+    ASSERT_EQ(query_get(args, name), reference::query_get(args, name))
+        << "args=" << args << " name=" << name;
+  }
 }
 
 TEST(Query, SetThenGetRoundTripsAwkwardValues) {
