@@ -50,34 +50,45 @@ std::string encode(std::string_view bytes, const Alphabet& a) {
 
 // Strict decoding: exactly one textual form per byte string is accepted, so
 // two different texts never decode to the same credential.
-bool decode(std::string_view text, std::string& out, const Alphabet& a) {
+// Checks the length and padding and strips the padding; false when the text
+// cannot be canonical whatever its characters.
+bool strip_padding(std::string_view& text, const Alphabet& a) {
   if (a.padded) {
     if (text.size() % 4 != 0) return false;
     // Up to two '=' and only at the end; anything else fails the lookup below.
     for (int pad = 0; pad < 2 && !text.empty() && text.back() == '='; ++pad) text.remove_suffix(1);
   }
   // A lone trailing character carries only 6 bits: never a whole byte.
-  if (text.size() % 4 == 1) return false;
+  return text.size() % 4 != 1;
+}
 
-  out.clear();
-  out.reserve(text.size() * 3 / 4);
+// The decoded size of unpadded text (4 characters = 3 bytes, 2 = 1, 3 = 2).
+std::size_t decoded_size(std::string_view text) { return text.size() / 4 * 3 + text.size() % 4 * 3 / 4; }
+
+// Writes exactly decoded_size(text) bytes unless a character is invalid or
+// the unused low bits of the last character are not zero (false; the caller
+// wipes what was written: it may be part of a password).
+bool decode_unpadded(std::string_view text, char* out, const Alphabet& a) {
   std::uint32_t bits = 0;
   int nbits = 0;
   for (unsigned char c : text) {
     int v = a.values[c];
-    if (v < 0) {
-      wipe(out);  // the partial output may be part of a password
-      return false;
-    }
+    if (v < 0) return false;
     bits = (bits << 6 | std::uint32_t(v)) & 0xffffff;
     nbits += 6;
     if (nbits >= 8) {
       nbits -= 8;
-      out.push_back(char(bits >> nbits & 0xff));
+      *out++ = char(bits >> nbits & 0xff);
     }
   }
   // The unused low bits of the last character must be zero ("YR==" is not "YQ==").
-  if ((bits & ((1u << nbits) - 1)) != 0) {
+  return (bits & ((1u << nbits) - 1)) == 0;
+}
+
+bool decode(std::string_view text, std::string& out, const Alphabet& a) {
+  if (!strip_padding(text, a)) return false;
+  out.resize(decoded_size(text));
+  if (!decode_unpadded(text, out.data(), a)) {
     wipe(out);
     return false;
   }
@@ -90,6 +101,19 @@ std::string base64_encode(std::string_view bytes) { return encode(bytes, kStanda
 std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrl); }
 
 bool base64_decode(std::string_view text, std::string& out) { return decode(text, out, kStandard); }
+
+bool base64_decode(std::string_view text, char* out, std::size_t capacity, std::size_t& size) {
+  size = 0;
+  if (!strip_padding(text, kStandard)) return false;
+  std::size_t n = decoded_size(text);
+  if (n > capacity) return false;
+  if (!decode_unpadded(text, out, kStandard)) {
+    wipe_bytes(out, n);
+    return false;
+  }
+  size = n;
+  return true;
+}
 bool base64url_decode(std::string_view text, std::string& out) { return decode(text, out, kUrl); }
 
 }  // namespace edge_auth

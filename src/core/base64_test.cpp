@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstring>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -113,9 +115,10 @@ TEST(Base64UrlStrict, DecodeRejections) {
   }
 }
 
-// --- the same results as a reference decoder -------------------------------
-// A straightforward reference decoder, compared on random texts near the
-// valid forms (the real one may be rewritten for speed).
+// --- the same results as the earlier decoder -------------------------------
+// The decoder now writes into a sized buffer (and a caller's buffer for
+// parse_basic); this is the earlier push_back version, compared on random
+// texts near the valid forms.
 bool reference_decode(std::string_view text, std::string& out, bool url) {
   const std::string_view chars = url
       ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -162,8 +165,35 @@ TEST(Base64, SameResultsAsTheReferenceOnRandomTexts) {
       bool ok = reference_decode(text, expected, url);
       ASSERT_EQ(url ? base64url_decode(text, got) : base64_decode(text, got), ok) << text;
       if (ok) ASSERT_EQ(got, expected) << text;
+      if (!url) {
+        std::array<char, 32> buf;  // room for the longest text here
+        std::size_t size = 99;
+        ASSERT_EQ(base64_decode(text, buf.data(), buf.size(), size), ok) << text;
+        if (ok) ASSERT_EQ(std::string(buf.data(), size), expected) << text;
+        if (!ok) ASSERT_EQ(size, 0u);
+      }
     }
   }
+}
+
+TEST(Base64, BufferDecodeRefusesAShortBuffer) {
+  char buf[3];
+  std::size_t size = 99;
+  EXPECT_TRUE(base64_decode("Zm9v", buf, 3, size));
+  EXPECT_EQ(std::string(buf, size), "foo");
+  EXPECT_FALSE(base64_decode("Zm9vYg==", buf, 3, size));  // 4 bytes
+  EXPECT_EQ(size, 0u);
+  EXPECT_TRUE(base64_decode("", buf, 0, size));
+  EXPECT_EQ(size, 0u);
+}
+
+TEST(Base64, BufferDecodeWipesAPartialResult) {
+  char buf[8];
+  std::memset(buf, 'x', sizeof buf);
+  std::size_t size = 99;
+  // Six valid characters decode into the buffer before '!' is reached.
+  EXPECT_FALSE(base64_decode("Zm9vYm!y", buf, sizeof buf, size));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(buf[i], '\0') << i;
 }
 
 TEST(Base64, YQPaddedIsTheOnlyFormOfA) {

@@ -41,13 +41,19 @@ AuthStatus parse_basic(std::string_view token68, BasicCredentials& out) {
   // checked before any work so an oversized header costs nothing.
   if (token68.size() > kMaxCredentialLength) return AuthStatus::CredentialTooLong;
 
-  std::string decoded;
-  WipeOnExit guard(decoded);
+  // Decoded on the stack (no allocation per request), wiped on every path.
+  char decoded[kMaxCredentialLength / 4 * 3];
+  std::size_t size = 0;
+  struct Wipe {
+    char* p;
+    const std::size_t& n;
+    ~Wipe() { wipe_bytes(p, n); }
+  } guard{decoded, size};
 
-  if (!base64_decode(token68, decoded)) return AuthStatus::MalformedCredential;
-  std::size_t colon = decoded.find(':');
-  if (colon == std::string::npos) return AuthStatus::MalformedCredential;
-  std::string_view all(decoded);
+  if (!base64_decode(token68, decoded, sizeof decoded, size)) return AuthStatus::MalformedCredential;
+  std::string_view all(decoded, size);
+  std::size_t colon = all.find(':');
+  if (colon == std::string_view::npos) return AuthStatus::MalformedCredential;
   std::string_view user = all.substr(0, colon);
   std::string_view password = all.substr(colon + 1);
   // Empty credentials are refused outright: "", ":" and "user:" must never

@@ -135,8 +135,9 @@ TEST(ParseBasic, FailureDoesNotKeepOldValuesLookingValid) {
   EXPECT_EQ(creds.password, "other");
 }
 
-// Random input must give the same status and fields as a straightforward
-// reference (decode into a string, split, check).
+// parse_basic decodes into a stack buffer; random input must give the same
+// status and fields as the straightforward version (decode into a string,
+// split, check).
 AuthStatus reference_parse_basic(std::string_view token68, std::string& user,
                                  std::string& password) {
   if (token68.size() > kMaxCredentialLength) return AuthStatus::CredentialTooLong;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,8 @@ bool from_hex(std::string_view hex, std::string& out);
 
 // Overwrites the buffer's bytes (OPENSSL_cleanse) and clears it.
 void wipe(std::string& secret);
+// Overwrites n bytes (OPENSSL_cleanse), e.g. a stack buffer that held a password.
+void wipe_bytes(void* data, std::size_t n);
 
 // Wipes a string when the scope ends, on every return path.
 //   std::string decoded;  WipeOnExit guard(decoded);

@@ -4,6 +4,7 @@
 // Parameter names are compared after percent-decoding ("k%65y" is "key").
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,5 +23,16 @@ std::string query_set(std::string_view args, std::string_view name, std::string_
 std::string query_remove(std::string_view args, std::string_view name);
 // The decoded value of the first occurrence of `name`.
 std::optional<std::string> query_get(std::string_view args, std::string_view name);
+
+// query_set / query_remove writing into a caller's buffer (e.g. nginx pool
+// memory) instead of a new string; they return the length written. The buffer
+// needs query_set_bound(...) bytes for query_set_to, args.size() for
+// query_remove_to.
+//   char* p = alloc(query_set_bound(args, "key", v));
+//   size_t n = query_set_to(p, args, "key", v);
+std::size_t query_set_bound(std::string_view args, std::string_view name, std::string_view value);
+std::size_t query_set_to(char* out, std::string_view args, std::string_view name,
+                         std::string_view value);
+std::size_t query_remove_to(char* out, std::string_view args, std::string_view name);
 
 }  // namespace edge_auth
