@@ -230,7 +230,6 @@ ngx_int_t ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf,
 ngx_int_t ea_set_header_in(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *lowcase, ngx_uint_t hash, ngx_str_t *value);
 void ea_remove_header_in(ngx_http_request_t *r, ngx_str_t *lowcase);
-ngx_int_t ea_set_args(ngx_http_request_t *r, std::string_view args);
 
 /* ngx_edge_auth_http.cpp: the per-worker libcurl multi-socket client */
 namespace edge_auth { class HttpClient; }

@@ -64,6 +64,18 @@ ea_remove_header_in(ngx_http_request_t *r, ngx_str_t *lowcase)
     ngx_uint_t removed = 0;
     bool ok = true;
 
+    /* The usual case, nothing to remove, costs one scan and no memory. */
+    bool present = false;
+    for (ngx_list_part_t *part = &list->part; part && !present; part = part->next) {
+        ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(part->elts);
+        for (ngx_uint_t i = 0; i < part->nelts && !present; i++) {
+            present = ea_header_is(&h[i], lowcase);
+        }
+    }
+    if (!present) {
+        return;
+    }
+
     for (ngx_list_part_t *part = &list->part; part && ok; part = part->next) {
         ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(part->elts);
         ngx_uint_t start = 0;
@@ -150,17 +162,41 @@ ea_set_header_in(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *lowcase,
 }
 
 
-ngx_int_t
-ea_set_args(ngx_http_request_t *r, std::string_view args)
+static void
+ea_use_args(ngx_http_request_t *r, u_char *data, size_t len)
 {
-    ngx_str_t s;
-    if (ea_pstr(r->pool, args, &s) != NGX_OK) {
-        return NGX_ERROR;
-    }
-    r->args = s;
+    r->args.data = data;
+    r->args.len = len;
     /* proxy_pass without a URI part would otherwise forward the request
      * line as received, with the old query string. */
     r->valid_unparsed_uri = 0;
+}
+
+
+/* query_set / query_remove written straight into request-pool memory. */
+static ngx_int_t
+ea_args_set(ngx_http_request_t *r, std::string_view name, std::string_view value)
+{
+    std::string_view args = ea_sv(r->args);
+    size_t bound = edge_auth::query_set_bound(args, name, value);
+    u_char *p = static_cast<u_char *>(ngx_pnalloc(r->pool, bound ? bound : 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    ea_use_args(r, p, edge_auth::query_set_to(reinterpret_cast<char *>(p), args, name, value));
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ea_args_remove(ngx_http_request_t *r, std::string_view name)
+{
+    std::string_view args = ea_sv(r->args);
+    u_char *p = static_cast<u_char *>(ngx_pnalloc(r->pool, args.size() ? args.size() : 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    ea_use_args(r, p, edge_auth::query_remove_to(reinterpret_cast<char *>(p), args, name));
     return NGX_OK;
 }
 
@@ -292,8 +328,7 @@ ea_strip(ngx_http_request_t *r, ea_ctx_t *ctx)
         ea_remove_header_in(r, &ctx->consumed_name);
         break;
     case EA_CONSUMED_API_KEY_QUERY:
-        return ea_set_args(r, edge_auth::query_remove(ea_sv(r->args),
-                                                      ea_sv(ctx->consumed_name)));
+        return ea_args_remove(r, ea_sv(ctx->consumed_name));
     default:
         break;
     }
@@ -351,7 +386,7 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         if (values[i].len == 0 && inj->kind != EA_INJECT_BASIC) {
             /* like proxy_set_header: an empty value means "do not send" */
             if (inj->kind == EA_INJECT_QUERY) {
-                rc = ea_set_args(r, edge_auth::query_remove(ea_sv(r->args), ea_sv(inj->name)));
+                rc = ea_args_remove(r, ea_sv(inj->name));
             } else {
                 ea_remove_header_in(r, &inj->lowcase);
                 rc = NGX_OK;
@@ -363,8 +398,7 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
                 rc = ea_oauth_forward_claims(r, inj->oauth, token);
             }
         } else if (inj->kind == EA_INJECT_QUERY) {
-            rc = ea_set_args(r, edge_auth::query_set(ea_sv(r->args), ea_sv(inj->name),
-                                                     ea_sv(values[i])));
+            rc = ea_args_set(r, ea_sv(inj->name), ea_sv(values[i]));
         } else {
             rc = ea_set_header_in(r, &inj->name, &inj->lowcase, inj->hash, &values[i]);
         }
