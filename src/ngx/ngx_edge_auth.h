@@ -193,7 +193,7 @@ struct ea_ctx_t {
     EaOAuthClient        *oauth_waited;   /* waited once for this client */
     ngx_flag_t            oauth_timed_out;
     EaOAuthClient        *oauth_sent;     /* its token went upstream */
-    edge_auth::Digest     oauth_sent_digest;
+    ngx_str_t             oauth_sent_token;  /* points into the header value */
     EaJwksSource         *jwks_waited;    /* waited once for these keys */
     void                 *claims;         /* edge_auth::Claims*, owned by the pool */
     ngx_str_t             detail;         /* a more precise $edge_auth_error */
@@ -248,7 +248,7 @@ ngx_int_t ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client,
 ngx_int_t ea_oauth_forward_claims(ngx_http_request_t *r, EaOAuthClient *client,
     std::string_view token);
 void ea_oauth_rejected(ngx_http_request_t *r, EaOAuthClient *client,
-    const edge_auth::Digest &sent);
+    std::string_view sent);
 
 /* ngx_edge_auth_redis.cpp: the optional second level (edge_auth_redis) */
 struct ea_redis_conf_t {

@@ -17,7 +17,7 @@ ea_header_filter(ngx_http_request_t *r) noexcept
         if (r->upstream != NULL && r->headers_out.status == NGX_HTTP_UNAUTHORIZED) {
             ea_ctx_t *ctx = ea_get_ctx(r);
             if (ctx != NULL && ctx->oauth_sent != NULL) {
-                ea_oauth_rejected(r, ctx->oauth_sent, ctx->oauth_sent_digest);
+                ea_oauth_rejected(r, ctx->oauth_sent, ea_sv(ctx->oauth_sent_token));
                 ctx->oauth_sent = NULL;
             }
         }

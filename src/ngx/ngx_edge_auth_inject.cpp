@@ -308,7 +308,10 @@ ea_inject_oauth(ngx_http_request_t *r, ea_inject_t *inj, ea_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->oauth_sent = inj->oauth;
-    ctx->oauth_sent_digest = edge_auth::sha256(token);
+    /* the header value itself, in the request pool; compared only if the
+     * upstream answers 401 (no per-request hashing) */
+    ctx->oauth_sent_token.data = value->data + sizeof("Bearer ") - 1;
+    ctx->oauth_sent_token.len = value->len - (sizeof("Bearer ") - 1);
     edge_auth::wipe(token);
     return NGX_OK;
 }

@@ -913,14 +913,14 @@ ea_oauth_forward_claims(ngx_http_request_t *r, EaOAuthClient *client,
  * cached), so the next request fetches a new one. */
 void
 ea_oauth_rejected(ngx_http_request_t *r, EaOAuthClient *client,
-    const edge_auth::Digest &sent)
+    std::string_view sent)
 {
     std::string data;
     if (!ea_zone_get(client->zone, client->key, &data)) {
         return;
     }
     std::optional<AccessToken> t = edge_auth::deserialize_token(data);
-    if (t && edge_auth::sha256(t->value) == sent) {
+    if (t && edge_auth::constant_time_equal(t->value, sent)) {
         ea_zone_delete(client->zone, client->key);
         ea_log(r, NGX_LOG_WARN, "edge_auth: oauth client \"%s\": the upstream answered "
                "401; the cached token was dropped", client->cfg.name.c_str());
