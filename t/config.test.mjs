@@ -3,43 +3,9 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { nginxTest, nginxTestFile } from './lib/nginx.mjs';
+import { nginxTestFile } from './lib/nginx.mjs';
+import { server, expectRejected, expectAccepted } from './lib/conf-check.mjs';
 import { examples } from './lib/examples.mjs';
-
-const server = (body) => `
-    upstream backend { server 127.0.0.1:9; }
-    server {
-        listen 127.0.0.1:1;
-        location / {
-            ${body}
-            proxy_pass http://backend;
-        }
-    }`;
-
-/** 1-based line of the first line of `file` that contains `needle`. */
-function lineOf(file, needle) {
-  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `${needle} not in ${file}`);
-  return i + 1;
-}
-
-/** nginx -t must fail, naming each `mention` and the file:line of `at`. */
-async function expectRejected(opts, { at, mentions = [] }) {
-  const res = await nginxTest(opts);
-  assert.notEqual(res.code, 0, `nginx -t accepted it:\n${res.output}`);
-  assert.doesNotMatch(res.output, /unknown directive/, 'rejected only because a directive does not exist yet');
-  assert.ok(res.output.includes(`${res.conf}:${lineOf(res.conf, at)}`), `no ${res.conf}:${lineOf(res.conf, at)} in:\n${res.output}`);
-  for (const m of mentions) assert.ok(res.output.includes(m), `"${m}" not in:\n${res.output}`);
-  return res;
-}
-
-async function expectAccepted(opts) {
-  const res = await nginxTest(opts);
-  assert.equal(res.code, 0, res.output);
-  assert.match(res.output, /test is successful/);
-  return res;
-}
 
 describe('nginx -t rejects', () => {
   for (const method of ['oidc']) {

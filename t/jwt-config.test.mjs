@@ -4,43 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { nginxTest } from './lib/nginx.mjs';
+import { server, expectRejected, expectAccepted } from './lib/conf-check.mjs';
 import { genKey, jwks } from './lib/jwks-server.mjs';
-
-const server = (body) => `
-    upstream backend { server 127.0.0.1:9; }
-    server {
-        listen 127.0.0.1:1;
-        location / {
-            ${body}
-            proxy_pass http://backend;
-        }
-    }`;
-
-function lineOf(file, needle) {
-  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
-  assert.ok(i >= 0, `${needle} not in ${file}`);
-  return i + 1;
-}
-
-/** nginx -t fails, naming each of `mentions` (and the file:line of `at`, when given); never printing `hidden`. */
-async function expectRejected(opts, { at, mentions = [], hidden = [] }) {
-  const res = await nginxTest(opts);
-  assert.notEqual(res.code, 0, `nginx -t accepted it:\n${res.output}`);
-  assert.doesNotMatch(res.output, /unknown directive/, 'rejected only because a directive does not exist');
-  if (at) assert.ok(res.output.includes(`${res.conf}:${lineOf(res.conf, at)}`), `no ${res.conf}:${lineOf(res.conf, at)} in:\n${res.output}`);
-  for (const m of mentions) assert.ok(res.output.includes(m), `"${m}" not in:\n${res.output}`);
-  for (const h of hidden) assert.ok(!res.output.includes(h), `"${h}" printed:\n${res.output}`);
-  return res;
-}
-
-async function expectAccepted(opts) {
-  const res = await nginxTest(opts);
-  assert.equal(res.code, 0, res.output);
-  assert.match(res.output, /test is successful/);
-  return res;
-}
 
 const SECRET = crypto.randomBytes(24).toString('base64url'); // 32 characters
 const es = genKey('ES256', { kid: 'es' });

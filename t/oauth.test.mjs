@@ -9,9 +9,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { startStack, assertNoSecrets } from './lib/stack.mjs';
+import { startStack, stopStack, assertNoSecrets } from './lib/stack.mjs';
 import { nginxTest } from './lib/nginx.mjs';
+import { server, expectRejected } from './lib/conf-check.mjs';
 import { headerValues } from './lib/http.mjs';
 import { startIdp } from './lib/idp.mjs';
 import { startTokenEndpoint, oauthClient } from './lib/token-endpoint.mjs';
@@ -95,13 +95,7 @@ ${oauthClient('idp-bad', { token_url: idp.tokenUrl, client_id: basic.id, client_
     logs.push(() => s.ngx.errorLog());
   });
 
-  after(async () => {
-    try {
-      if (s) await s.stop();
-    } finally {
-      if (idp) await idp.close();
-    }
-  });
+  after(() => stopStack(s, idp));
 
   /** The one Authorization the backend saw: the IdP's token, replacing the client's. */
   function bearerSeen(seen) {
@@ -220,13 +214,7 @@ ${oauthClient('cl-deny', plain('cld', { require: ['tenant eq acme', 'scope conta
     logs.push(() => s.ngx.errorLog());
   });
 
-  after(async () => {
-    try {
-      if (s) await s.stop();
-    } finally {
-      if (te) await te.close();
-    }
-  });
+  after(() => stopStack(s, te));
 
   it('client_secret_basic: grant, scope, audience, resource, params in the body; id:secret form-encoded in Basic', async () => {
     const seen = await s.allowed('/pb/x', { Authorization: 'Basic ' + Buffer.from('me:mine').toString('base64') });
@@ -309,33 +297,8 @@ ${oauthClient('cl-deny', plain('cld', { require: ['tenant eq acme', 'scope conta
 });
 
 describe('nginx -t', () => {
-  const server = (body) => `
-    upstream backend { server 127.0.0.1:9; }
-    server {
-        listen 127.0.0.1:1;
-        location / {
-            ${body}
-            proxy_pass http://backend;
-        }
-    }`;
   const good = { token_url: 'https://idp.example/token', client_id: 'edge', client_secret: 'not-a-real-secret' };
   const block = (extra = {}) => oauthClient('c1', { ...good, ...extra });
-
-  function lineOf(file, needle) {
-    const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle));
-    assert.ok(i >= 0, `${needle} not in ${file}`);
-    return i + 1;
-  }
-
-  async function expectRejected(http, { at, mentions = [] }) {
-    const res = await nginxTest({ http });
-    assert.notEqual(res.code, 0, `nginx -t accepted it:\n${res.output}`);
-    assert.doesNotMatch(res.output, /unknown directive/);
-    const where = `${res.conf}:${lineOf(res.conf, at)}`;
-    assert.ok(res.output.includes(where), `no ${where} in:\n${res.output}`);
-    for (const m of mentions) assert.ok(res.output.includes(m), `"${m}" not in:\n${res.output}`);
-    return res;
-  }
 
   it('accepts a complete client with every parameter', async () => {
     const res = await nginxTest({

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { startStack, assertNoSecrets } from './lib/stack.mjs';
 import { nginxTest } from './lib/nginx.mjs';
+import { assertRejected } from './lib/conf-check.mjs';
 import { startTokenEndpoint, oauthClient } from './lib/token-endpoint.mjs';
 import { startRedis, startSilentServer, startDelayProxy } from './lib/redis.mjs';
 
@@ -615,14 +616,8 @@ describe('nginx -t', { concurrency: true }, () => {
   async function check(http, { ok = false, match, env, main, line = true } = {}) {
     const res = await nginxTest({ http, env, main });
     outputs.push(res.output);
-    if (ok) {
-      assert.equal(res.code, 0, `nginx -t must accept:\n${http}\n${res.output}`);
-    } else {
-      assert.notEqual(res.code, 0, `nginx -t must reject:\n${http}\n${res.output}`);
-      assert.match(res.output, /\[emerg\]/);
-      if (line) assert.match(res.output, /nginx\.conf:\d+/, 'the error names the file and line');
-      if (match) assert.match(res.output, match);
-    }
+    if (ok) assert.equal(res.code, 0, `nginx -t must accept:\n${http}\n${res.output}`);
+    else assertRejected(res, { emerg: true, anyLine: line, match, unknownDirective: true });
     assertNoSecrets(res.output, [CONF_PW, RIGHT_PW]);
     return res;
   }

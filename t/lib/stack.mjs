@@ -48,6 +48,15 @@ export function assertNoSecrets(log, secrets) {
   }
 }
 
+/** Stops `stack` (when started), then closes `server` (when started), even if stopping failed. */
+export async function stopStack(stack, server) {
+  try {
+    if (stack) await stack.stop();
+  } finally {
+    if (server) await server.close();
+  }
+}
+
 /** Asserts a denial's response: status, text/plain short body, nosniff, no-store. */
 export function assertDenialResponse(res, status = 401) {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.body.slice(0, 200)}`);
