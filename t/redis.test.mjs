@@ -631,7 +631,8 @@ describe('nginx -t', { concurrency: true }, () => {
     it(`bad port ${port} is rejected`, () => check(`edge_auth_redis redis://:${CONF_PW}@127.0.0.1:${port};`, { match: /invalid port/ }));
   }
   it('bad database number is rejected', () => check(`edge_auth_redis redis://:${CONF_PW}@127.0.0.1:6379/x;`, { match: /database/ }));
-  it('store redis without edge_auth_redis is rejected', () => check(client, { match: /"c" uses "store redis" but there is no edge_auth_redis/, line: false }));
+  // Regression: this error used to come without the file and line of "store redis".
+  it('store redis without edge_auth_redis is rejected', () => check(client, { match: /"c" uses "store redis" but there is no edge_auth_redis in \S+nginx\.conf:\d+/ }));
   it('an unresolvable host is rejected (the password not echoed)', () =>
     check(`edge_auth_redis redis://:${CONF_PW}@no-such-host.invalid:6379;`, { match: /cannot resolve host "no-such-host\.invalid"/ }));
   it('bad timeout, unknown parameter, duplicate directive are rejected', async () => {

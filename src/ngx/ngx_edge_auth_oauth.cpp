@@ -103,6 +103,8 @@ class EaOAuthClient {
     ngx_shm_zone_t *zone = nullptr;
 
     bool store_redis = false;
+    ngx_str_t store_file{};      /* where "store redis" was written, for errors */
+    ngx_uint_t store_line = 0;
     std::string redis_key;       /* prefix + "token:" + hex */
     std::string redis_lock;      /* prefix + "lock:" + hex */
     std::string seal_key;        /* derived from edge_auth_session_secret, or empty */
@@ -275,6 +277,8 @@ ea_oauth_param(ngx_conf_t *cf, ngx_command_t *dummy, void *conf) noexcept
         } else if (name == "store") {
             if (!want(1, 1)) return static_cast<char *>(NGX_CONF_ERROR);
             client->store_redis = ea_sv(v[1]) == "redis";
+            client->store_file = cf->conf_file->file.name;
+            client->store_line = cf->conf_file->line;
             if (!client->store_redis && ea_sv(v[1]) != "shm") {
                 return ea_oauth_error(cf, "invalid store \"%V\" (expected shm or redis)", &v[1]);
             }
@@ -380,8 +384,15 @@ ea_oauth_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf)
         if (mcf->redis == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "edge_auth_oauth_client \"%s\" uses \"store redis\" "
-                          "but there is no edge_auth_redis", client->cfg.name.c_str());
+                          "but there is no edge_auth_redis in %V:%ui",
+                          client->cfg.name.c_str(), &client->store_file, client->store_line);
             return NGX_ERROR;
+        }
+        if (mcf->session_secret == NULL) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "edge_auth_oauth_client \"%s\": tokens are stored in redis "
+                          "unencrypted; set edge_auth_session_secret in %V:%ui",
+                          client->cfg.name.c_str(), &client->store_file, client->store_line);
         }
         std::string hex = edge_auth::to_hex(std::string_view(
             reinterpret_cast<const char *>(client->key.data()), client->key.size()));
