@@ -7,26 +7,14 @@
 
 #include <stdexcept>
 
+#include "core/openssl_algorithms.h"
 #include "core/text.h"
 
 namespace edge_auth {
-namespace {
 
-// Algorithms are fetched once per process: an EVP_MD_fetch per call costs a
-// provider lookup under a lock. The objects live until exit on purpose.
 const EVP_MD* fetch_md(const char* name) {
   EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
   if (md == nullptr) throw std::runtime_error(std::string("OpenSSL has no ") + name);
-  return md;
-}
-
-const EVP_MD* sha256_md() {
-  static const EVP_MD* md = fetch_md("SHA256");
-  return md;
-}
-
-const EVP_MD* sha1_md() {
-  static const EVP_MD* md = fetch_md("SHA1");
   return md;
 }
 
@@ -37,6 +25,18 @@ EVP_MAC* hmac_mac() {
     return m;
   }();
   return mac;
+}
+
+namespace {
+
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = fetch_md("SHA256");
+  return md;
+}
+
+const EVP_MD* sha1_md() {
+  static const EVP_MD* md = fetch_md("SHA1");
+  return md;
 }
 
 void digest_into(const EVP_MD* md, std::string_view data, unsigned char* out) {

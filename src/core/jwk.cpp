@@ -1,5 +1,7 @@
 #include "core/jwk.h"
 
+#include "core/openssl_algorithms.h"
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -55,14 +57,6 @@ const unsigned char* bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-// Digests and the HMAC algorithm are fetched once per process (a fetch is a
-// provider lookup under a lock); they live until exit on purpose.
-const EVP_MD* fetch_md(const char* name) {
-  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
-  if (md == nullptr) throw std::runtime_error(std::string("OpenSSL has no ") + name);
-  return md;
-}
-
 int hash_bits(JwsAlg alg) {
   switch (alg) {
     case JwsAlg::HS256:
@@ -100,15 +94,6 @@ const EVP_MD* md_for(JwsAlg alg) {
     default:
       return nullptr;  // EdDSA hashes internally
   }
-}
-
-EVP_MAC* hmac_mac() {
-  static EVP_MAC* mac = [] {
-    EVP_MAC* m = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (m == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
-    return m;
-  }();
-  return mac;
 }
 
 bool kind_fits(KeyKind kind, JwsAlg alg) {
