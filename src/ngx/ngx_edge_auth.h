@@ -234,6 +234,10 @@ void ea_remove_header_in(ngx_http_request_t *r, ngx_str_t *lowcase);
 /* ngx_edge_auth_http.cpp: the per-worker libcurl multi-socket client */
 namespace edge_auth { class HttpClient; }
 edge_auth::HttpClient *ea_http();
+/* Frees the ngx_connection_t that wraps a library-owned socket (curl's,
+ * hiredis's) for events; the fd itself is never closed here. fd_closing:
+ * the library closes it right after. */
+void ea_free_event_wrapper(ngx_connection_t *c, bool fd_closing);
 ngx_int_t ea_http_init_process(ngx_cycle_t *cycle) noexcept;
 void ea_http_exit_process() noexcept;
 

@@ -230,24 +230,8 @@ class NgxHttpClient final : public edge_auth::HttpClient {
         return 0;
     }
 
-    /* Frees an event wrapper; the fd stays open for curl to close or reuse. */
-    void release(ngx_connection_t *c)
-    {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
-    }
+    /* The fd stays open for curl to close or reuse. */
+    void release(ngx_connection_t *c) { ea_free_event_wrapper(c, false); }
 
     static void on_socket_event(ngx_event_t *ev) noexcept
     {
@@ -343,6 +327,29 @@ class NgxHttpClient final : public edge_auth::HttpClient {
 NgxHttpClient *ea_http_client = nullptr;
 
 }  // namespace
+
+
+void
+ea_free_event_wrapper(ngx_connection_t *c, bool fd_closing)
+{
+    /* With NGX_CLOSE_EVENT epoll skips the syscall: closing the fd drops it. */
+    ngx_uint_t flags = fd_closing ? NGX_CLOSE_EVENT : 0;
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, flags);
+    }
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+    /* ngx_delete_posted_event is several statements: keep the braces */
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
 
 
 edge_auth::HttpClient *

@@ -201,17 +201,7 @@ class EaRedis {
         auto *self = static_cast<EaRedis *>(data);
         ngx_connection_t *c = self->conn_;
         if (c == nullptr) return;
-        if (c->read->active) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        if (c->write->active) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        /* ngx_delete_posted_event is several statements: keep the braces */
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
+        ea_free_event_wrapper(c, true);
         self->conn_ = nullptr;
     }
 
