@@ -17,7 +17,7 @@ JOBS       ?= 2
 
 APT_PACKAGES := nginx nginx-dev build-essential cmake pkg-config libssl-dev \
 	libjansson-dev libcurl4-openssl-dev libhiredis-dev libcrypt-dev \
-	libgtest-dev googletest redis-server wrk apache2-utils curl
+	libgtest-dev googletest redis-server wrk apache2-utils curl chromium
 
 .PHONY: all deps core unit module test itest run bench clean
 
