@@ -26,6 +26,26 @@
 // with `resource <idp.jwtResource>` a JWT whose payload carries client_id,
 // scope, aud and the extra claim `tenant: "acme"`.
 //
+// With startIdp({ loginClients: [...] }) (authorization-code login, issue 5):
+//   const idp = await startIdp({
+//     loginClients: [{ id, secret, redirectUris, postLogoutRedirectUris, backchannelLogoutUri,
+//                      method: 'client_secret_basic' }],   // secret: generated when absent
+//     accessTokenTtl: 5,                 // seconds, also for the login's access tokens
+//     accounts: { alice: { email: 'alice@example.test', groups: ['admins'] } },
+//   });
+//   idp.issuer, idp.clients[id]          // the login clients by id ({ id, secret, method })
+//   idp.requests()                       // every POST /token: [{ headers, form, status }]
+//   idp.refreshGrants()                  // those with grant_type=refresh_token
+//   idp.account('alice')                 // the claims findAccount gives for login "alice"
+// The development login / consent pages (devInteractions) accept any login name
+// with any password; claims come from `accounts[login]`, defaults derived from the
+// login (sub = login, email = login@example.test, name, preferred_username,
+// groups ['users'], picture). `accounts[login].huge = N` adds a claim of N bytes
+// (a 6 KB identity for cookie chunking). Refresh tokens are always issued and
+// rotated; scopes openid email profile groups offline_access; RP-initiated logout
+// (/session/end) and back-channel logout are enabled. ID tokens carry every claim
+// of the granted scopes (conformIdTokenClaims off), userinfo the same.
+//
 // oidc-provider 9 prints "Unsupported runtime" on node 20 and a few
 // "should change" notes for development defaults; both are harmless here.
 
@@ -35,7 +55,7 @@ import * as jose from 'jose';
 
 const JWT_RESOURCE = 'https://api.edge-auth.test/';
 
-export async function startIdp({ accessTokenTtl = 600, resourceServers = false } = {}) {
+export async function startIdp({ accessTokenTtl = 600, resourceServers = false, loginClients = [], accounts = {} } = {}) {
   // Imported lazily: its "Unsupported runtime" warning only appears for files that use it.
   const { default: Provider } = await import('oidc-provider');
 
@@ -64,6 +84,10 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false }
       }
     : {};
   const serverIds = new Set(Object.values(servers).map((c) => c.id));
+  const logins = Object.fromEntries(
+    loginClients.map((c) => [c.id, { method: 'client_secret_basic', ...c, secret: c.secret ?? secret() }]),
+  );
+  const login = loginClients.length > 0;
 
   // Listen first: the issuer must carry the port.
   const server = http.createServer();
@@ -92,13 +116,50 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false }
         redirect_uris: [],
         token_endpoint_auth_method: c.method,
       })),
+      Object.values(logins).map((c) => ({
+        client_id: c.id,
+        client_secret: c.secret,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: c.redirectUris ?? [],
+        post_logout_redirect_uris: c.postLogoutRedirectUris ?? [],
+        ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+        token_endpoint_auth_method: c.method,
+      })),
     ),
     jwks: { keys: [signing] },
     cookies: { keys: [secret()] },
-    scopes: ['read', 'write'],
-    ttl: { ClientCredentials: accessTokenTtl },
+    scopes: login ? ['read', 'write', 'openid', 'offline_access'] : ['read', 'write'],
+    ttl: login
+      ? {
+          ClientCredentials: accessTokenTtl,
+          AccessToken: accessTokenTtl,
+          IdToken: 3600,
+          RefreshToken: 86400,
+          Grant: 86400,
+          Session: 86400,
+          Interaction: 600,
+          AuthorizationCode: 60,
+        }
+      : { ClientCredentials: accessTokenTtl },
+    ...(login
+      ? {
+          claims: {
+            openid: ['sub'],
+            email: ['email', 'email_verified'],
+            profile: ['name', 'preferred_username', 'picture', 'huge'],
+            groups: ['groups'],
+          },
+          conformIdTokenClaims: false,
+          findAccount: (ctx, id) => ({ accountId: id, claims: () => accountClaims(id) }),
+          issueRefreshToken: () => true,
+          rotateRefreshToken: () => true,
+        }
+      : {}),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: login },
+      rpInitiatedLogout: { enabled: login },
+      backchannelLogout: { enabled: login },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
@@ -125,6 +186,22 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false }
     },
     extraTokenClaims: () => ({ tenant: 'acme' }),
   });
+
+  function accountClaims(id) {
+    const a = accounts[id] ?? {};
+    const { huge, ...rest } = a;
+    return {
+      sub: id,
+      email: `${id}@example.test`,
+      email_verified: true,
+      name: `${id[0]?.toUpperCase() ?? ''}${id.slice(1)} Tester`,
+      preferred_username: id,
+      groups: ['users'],
+      picture: `https://avatars.example.test/${encodeURIComponent(id)}.png`,
+      ...(huge ? { huge: 'h'.repeat(huge) } : {}),
+      ...rest,
+    };
+  }
 
   const requests = [];
   const issued = [];
@@ -178,7 +255,15 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false }
     issuer,
     port,
     tokenUrl: `${issuer}/token`,
-    clients: allClients,
+    clients: { ...allClients, ...logins },
+    /** Every POST /token seen: [{ headers, form, status }]. */
+    requests: () => requests,
+    /** The refresh_token grants among them. */
+    refreshGrants: () => requests.filter((r) => r.form?.grant_type === 'refresh_token'),
+    /** The claims of login `id` (what findAccount answers). */
+    account: (id) => accountClaims(id),
+    /** The OP's RP-initiated logout URL. */
+    endSessionUrl: `${issuer}/session/end`,
     jwtResource: JWT_RESOURCE,
     introspectionUrl: `${issuer}/token/introspection`,
     introspectionRequests: () => introspections,
