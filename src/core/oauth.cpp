@@ -172,34 +172,39 @@ std::uint64_t random_u64() {
 
 }  // namespace
 
-HttpRequest build_token_request(const OAuthClientConfig& cfg) {
+HttpRequest build_client_form_post(std::string_view url,
+                                   std::vector<std::pair<std::string, std::string>> fields,
+                                   ClientAuthMethod method, std::string_view client_id,
+                                   std::string_view client_secret) {
   HttpRequest req;
   req.method = "POST";
-  req.url = cfg.token_url;
+  req.url = std::string(url);
   req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
   req.headers.emplace_back("Accept", "application/json");
+  if (method == ClientAuthMethod::ClientSecretBasic) {
+    // RFC 6749 §2.3.1: id and secret are form-encoded before base64, which
+    // matters for ids with ':' (and is what strict servers decode).
+    std::string credentials = form_urlencode(client_id) + ':' + form_urlencode(client_secret);
+    WipeOnExit guard(credentials);
+    req.headers.emplace_back("Authorization", "Basic " + base64_encode(credentials));
+  } else {
+    fields.emplace_back("client_id", client_id);
+    fields.emplace_back("client_secret", client_secret);
+  }
+  req.body = form_encode(fields);
+  for (auto& field : fields) wipe(field.second);
+  return req;
+}
 
+HttpRequest build_token_request(const OAuthClientConfig& cfg) {
   std::vector<std::pair<std::string, std::string>> fields;
   fields.emplace_back("grant_type", "client_credentials");
   if (!cfg.scope.empty()) fields.emplace_back("scope", cfg.scope);
   if (!cfg.audience.empty()) fields.emplace_back("audience", cfg.audience);
   if (!cfg.resource.empty()) fields.emplace_back("resource", cfg.resource);
   for (const auto& param : cfg.params) fields.push_back(param);
-
-  if (cfg.auth_method == ClientAuthMethod::ClientSecretBasic) {
-    // RFC 6749 §2.3.1: id and secret are form-encoded before base64, which
-    // matters for ids with ':' (and is what strict servers decode).
-    std::string credentials =
-        form_urlencode(cfg.client_id) + ':' + form_urlencode(cfg.client_secret);
-    WipeOnExit guard(credentials);
-    req.headers.emplace_back("Authorization", "Basic " + base64_encode(credentials));
-  } else {
-    fields.emplace_back("client_id", cfg.client_id);
-    fields.emplace_back("client_secret", cfg.client_secret);
-  }
-  req.body = form_encode(fields);
-  for (auto& field : fields) wipe(field.second);
-  return req;
+  return build_client_form_post(cfg.token_url, std::move(fields), cfg.auth_method, cfg.client_id,
+                                cfg.client_secret);
 }
 
 Digest token_cache_key(const OAuthClientConfig& cfg) {

@@ -44,6 +44,16 @@ struct OAuthClientConfig {
 // (RFC 6749 §2.3.1); client_secret_post: client_id and client_secret in the body.
 HttpRequest build_token_request(const OAuthClientConfig& cfg);
 
+// A form POST to a token endpoint with the client's authentication (RFC 6749
+// §2.3.1), shared by every grant: client_secret_basic sends Authorization:
+// Basic of the form-encoded id and secret; client_secret_post appends
+// client_id and client_secret to the body. Accept: application/json. The
+// field values are wiped once encoded.
+HttpRequest build_client_form_post(std::string_view url,
+                                   std::vector<std::pair<std::string, std::string>> fields,
+                                   ClientAuthMethod method, std::string_view client_id,
+                                   std::string_view client_secret);
+
 // The cache key: client name + everything that changes the token.
 Digest token_cache_key(const OAuthClientConfig& cfg);
 
