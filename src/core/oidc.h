@@ -3,7 +3,7 @@
 // exchange, ID-token claim checks, userinfo, return-URL safety, back-channel
 // logout tokens, and the presets (google, github, ...).
 //   ProviderEndpoints ep = *parse_discovery(doc, "https://idp.example");
-//   LoginRequest login = new_login(random);       // state, nonce, PKCE verifier
+//   LoginRequest login = new_login("/after", now);  // state, nonce, PKCE verifier
 //   std::string url = authorization_url(ep, cfg, login, "https://app/oauth2/callback");
 //   HttpRequest req = build_code_request(ep, cfg, code, redirect_uri, login.verifier);
 #pragma once
@@ -51,7 +51,11 @@ void merge_endpoints(ProviderEndpoints& base, const ProviderEndpoints& from);
 // `base_url` overrides the provider's base (tests point it at local fakes):
 // for OIDC presets it replaces the issuer's scheme+host; for github it is the
 // web base (https://github.com) and the API base becomes base_url + "/api/v3"
-// unless `api_url` is given.
+// unless `api_url` is given (feishu: the API base defaults to the web base).
+// Microsoft: the multi-tenant "common" (and "organizations", "consumers")
+// discovery documents give the issuer as a template
+// (".../{tenantid}/v2.0"), which the exact issuer check refuses: give the
+// tenant id. auth0 / okta need the domain unless base_url stands in for it.
 struct Preset {
   std::string name;
   bool oidc = true;              // false: plain OAuth2, identity from user APIs
@@ -59,7 +63,8 @@ struct Preset {
   std::string scopes;            // default scopes ("openid email profile")
   std::string user_api;          // plain OAuth2: GET for the identity (github: /user)
 };
-// nullopt for an unknown name. Known: google, microsoft, gitlab, slack, auth0,
+// nullopt for an unknown name, for auth0/okta without a domain (and no
+// base_url), and for a param with '/', '?', '#', '@' or spaces. Known: google, microsoft, gitlab, slack, auth0,
 // okta, kakao (OIDC, discovery from issuer) and github, feishu (plain OAuth2).
 std::optional<Preset> find_preset(std::string_view name, std::string_view param = {},
                                   std::string_view base_url = {}, std::string_view api_url = {});
@@ -92,8 +97,9 @@ std::string pkce_challenge(std::string_view verifier);
 
 // authorization_endpoint (keeping its own query) + response_type=code,
 // client_id, redirect_uri, scope, state, nonce (OIDC only: scopes contain
-// "openid"), code_challenge + code_challenge_method=S256 (cfg.pkce), extras.
-// Every value percent-encoded.
+// "openid"), code_challenge + code_challenge_method=S256 (cfg.pkce), extras
+// (an extra named like one of the above is dropped). Every value
+// percent-encoded; a fragment of the endpoint is dropped (RFC 6749 §3.1).
 std::string authorization_url(const ProviderEndpoints& ep, const OidcClientConfig& cfg,
                               const LoginRequest& login, std::string_view redirect_uri);
 
@@ -120,14 +126,16 @@ struct TokenSetResult {
 TokenSetResult parse_token_set(const HttpResponse& response, std::int64_t now);
 
 // GET with Authorization: Bearer (userinfo, github's /user and /user/emails);
-// Accept: application/json.
+// Accept: application/json; User-Agent: edge-auth/<version> (GitHub's API
+// refuses requests without one).
 HttpRequest build_bearer_get(std::string_view url, std::string_view access_token);
 
 // OIDC Core §3.1.3.7 checks beyond the signature and exp/iat/iss/aud (which
 // verify_jwt does with JwtPolicy{issuers={issuer}, audiences={client_id}}):
 // "sub" a non-empty string, "iat" present, "azp" equal to client_id when
 // present (and required when "aud" has several values), "nonce" equal to
-// `nonce` (constant time). Returns "" when they hold, else a log-safe reason:
+// `nonce` (constant time; an empty `nonce` skips this check: for the ID
+// token of a refresh grant, which has no nonce of its own). Returns "" when they hold, else a log-safe reason:
 // "nonce mismatch", "azp mismatch", "missing sub", ...
 std::string check_id_token_claims(const Claims& claims, std::string_view client_id,
                                    std::string_view nonce);
@@ -144,7 +152,10 @@ std::optional<std::string> github_primary_email(std::string_view emails_json);
 // starts with a single "/", not "//" or "/\\" (also when percent-encoded:
 // "/%2F", "/%5C"), no control characters, no backslash at all; or an absolute
 // http(s) URL whose host (no userinfo) equals an entry of `allowed_hosts` or
-// is a subdomain of an entry written with a leading dot (".example.com").
+// is a subdomain of an entry written with a leading dot (".example.com",
+// which admits example.com itself too). Host names compare ASCII
+// case-insensitively, the scheme too; the port is not part of the host
+// ("https://app.example.test:8443/x" is admitted for app.example.test).
 // Anything else, and empty, gives "/".
 std::string safe_return_url(std::string_view url, const std::vector<std::string>& allowed_hosts);
 

@@ -4,7 +4,7 @@
 //   Session s = session_from_identity(id_claims, userinfo, "groups", tokens, now, policy);
 //   std::string sealed = seal_session(key, s, "edge_auth_session");   // base64url
 //   Result<Session> back = open_session(key, sealed, "edge_auth_session");
-//   std::vector<SetCookie> out = chunk_cookie(attrs, sealed, present_chunk_names);
+//   std::vector<std::string> set_cookie = session_set_cookies(attrs, sealed, present_names);
 #pragma once
 
 #include <cstdint>
@@ -66,6 +66,9 @@ SessionState session_state(const Session& s, std::int64_t now, const SessionPoli
 // (email, name, picture, preferred_username, groups); sub comes from the ID
 // token. groups: Claims::values(groups_claim). user = sub, or for plain OAuth2
 // "login" (github) falling back to "id"/"sub". claims = merged JSON object.
+// An email whose "email_verified" is false is not taken (it would pass
+// allowed_email_domains on the user's word); github's email may be null:
+// the caller fills it from github_primary_email.
 // id is a fresh random id; created_at = last_seen = now.
 Session session_from_identity(const Claims* id_claims, const Claims* userinfo,
                               std::string_view groups_claim, const TokenSetResult& tokens,
@@ -77,7 +80,7 @@ void apply_refresh(Session& s, const TokenSetResult& tokens);
 
 // allowed_users (matches user, email or preferred_username exactly),
 // allowed_email_domains (the part after the last '@' of email, ASCII
-// case-insensitive; "*" = any), allowed_groups (one group in common). An empty
+// case-insensitive; "*" = anyone, even without an email), allowed_groups (one group in common). An empty
 // list admits everyone. "" when admitted, else the reason ("user not allowed",
 // "email domain not allowed", "no allowed group").
 std::string check_allowed(const Session& s, const std::vector<std::string>& users,
@@ -112,12 +115,14 @@ std::string state_cookie_name(std::string_view cookie_name, std::string_view sta
 // The Cookie request header(s): name=value pairs split on ';' (RFC 6265 §5.4
 // leniency: optional spaces, a pair without '=' is skipped; values are not
 // decoded; a quoted value loses its quotes). Several Cookie headers are
-// passed one after another.
+// passed one after another, joined with "; " (as nginx joins them).
 std::vector<std::pair<std::string_view, std::string_view>> parse_cookies(std::string_view header);
 
 // The session cookie's value from the request's cookies: NAME alone, or the
 // chunks NAME_0, NAME_1, ... concatenated in order (stops at the first
-// missing index; at most 32 chunks). nullopt when neither is present.
+// missing index; at most 32 chunks). nullopt when neither is present. When
+// both are sent, NAME wins (the chunks are used only when NAME is absent);
+// of repeated names the first is taken.
 std::optional<std::string> join_chunks(
     const std::vector<std::pair<std::string_view, std::string_view>>& cookies,
     std::string_view name);
@@ -142,6 +147,7 @@ std::string set_cookie_header(const CookieAttributes& attrs, std::string_view va
 // browser sent (`present`: the names among the request's cookies equal to NAME
 // or NAME_<digits>) and that the new set does not overwrite is deleted
 // (Max-Age=0), so no stale chunk survives. An empty `value` deletes them all.
+// A value needing more than 32 chunks throws std::length_error.
 std::vector<std::string> session_set_cookies(const CookieAttributes& attrs, std::string_view value,
                                              const std::vector<std::string_view>& present,
                                              std::size_t max_size = 4000);
