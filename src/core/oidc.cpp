@@ -47,23 +47,25 @@ bool has_word(std::string_view words, std::string_view word) {
   return false;
 }
 
+// What follows "https://" or "http://" (the scheme in any case), or nullopt.
+std::optional<std::string_view> after_http_scheme(std::string_view url) {
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (istarts_with(url, scheme)) return url.substr(scheme.size());
+  }
+  return std::nullopt;
+}
+
 // "https://host[...]" or "http://host[...]" with a non-empty host and nothing
 // a header or a URL parser could misread (spaces, controls, backslashes).
 bool is_http_url(std::string_view url) {
-  std::string_view rest;
-  if (istarts_with(url, "https://")) {
-    rest = url.substr(8);
-  } else if (istarts_with(url, "http://")) {
-    rest = url.substr(7);
-  } else {
-    return false;
-  }
+  std::optional<std::string_view> after = after_http_scheme(url);
+  if (!after) return false;
+  std::string_view rest = *after;
   if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#') {
     return false;
   }
-  return std::none_of(url.begin(), url.end(), [](unsigned char c) {
-    return c <= 0x20 || c == 0x7f || c == '\\';
-  });
+  return std::none_of(url.begin(), url.end(),
+                      [](unsigned char c) { return c <= 0x20 || c == 0x7f || c == '\\'; });
 }
 
 // The string member `name`, or "" when absent / not a string.
@@ -108,7 +110,8 @@ Preset oidc_preset(std::string_view name, std::string issuer, std::string_view s
   Preset p;
   p.name = std::string(name);
   p.oidc = true;
-  if (!base_url.empty()) issuer = without_trailing_slash(base_url) + std::string(split_origin(issuer).second);
+  if (!base_url.empty())
+    issuer = without_trailing_slash(base_url) + std::string(split_origin(issuer).second);
   p.endpoints.issuer = std::move(issuer);
   p.scopes = std::string(scopes);
   return p;
@@ -227,7 +230,7 @@ std::optional<Preset> find_preset(std::string_view name, std::string_view param,
   if (name == "github") {
     // GitHub Enterprise Server: web at base_url, REST API at base_url/api/v3.
     std::string web = base_url.empty() ? "https://github.com" : without_trailing_slash(base_url);
-    std::string api = !api_url.empty()    ? without_trailing_slash(api_url)
+    std::string api = !api_url.empty()   ? without_trailing_slash(api_url)
                       : base_url.empty() ? "https://api.github.com"
                                          : web + "/api/v3";
     Preset p;
@@ -255,7 +258,9 @@ std::optional<Preset> find_preset(std::string_view name, std::string_view param,
   return std::nullopt;
 }
 
-std::string_view preset_names() { return "google microsoft gitlab slack auth0 okta kakao github feishu"; }
+std::string_view preset_names() {
+  return "google microsoft gitlab slack auth0 okta kakao github feishu";
+}
 
 // ---- the login redirect ----
 
@@ -289,11 +294,8 @@ std::string authorization_url(const ProviderEndpoints& ep, const OidcClientConfi
   if (!url.empty() && (url.back() == '?' || url.back() == '&')) separator = 0;
 
   std::vector<std::pair<std::string_view, std::string_view>> params = {
-      {"response_type", "code"},
-      {"client_id", cfg.client_id},
-      {"redirect_uri", redirect_uri},
-      {"scope", cfg.scopes},
-      {"state", login.state},
+      {"response_type", "code"}, {"client_id", cfg.client_id}, {"redirect_uri", redirect_uri},
+      {"scope", cfg.scopes},     {"state", login.state},
   };
   if (has_word(cfg.scopes, "openid")) params.emplace_back("nonce", login.nonce);
   std::string challenge;
@@ -403,7 +405,7 @@ HttpRequest build_bearer_get(std::string_view url, std::string_view access_token
 // ---- ID token and userinfo ----
 
 std::string check_id_token_claims(const Claims& claims, std::string_view client_id,
-                                   std::string_view nonce) {
+                                  std::string_view nonce) {
   std::optional<std::string> sub = string_claim(claims, "sub");
   if (!sub || sub->empty()) return "missing sub";
   const json_t* root = claims.json();
@@ -517,15 +519,9 @@ std::string safe_return_url(std::string_view url, const std::vector<std::string>
   }
   if (url.front() == '/') return is_safe_local_path(url) ? std::string(url) : "/";
 
-  std::string_view rest;
-  if (istarts_with(url, "https://")) {
-    rest = url.substr(8);
-  } else if (istarts_with(url, "http://")) {
-    rest = url.substr(7);
-  } else {
-    return "/";  // javascript:, data:, relative paths, "%2F%2F..."
-  }
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  std::optional<std::string_view> rest = after_http_scheme(url);
+  if (!rest) return "/";  // javascript:, data:, relative paths, "%2F%2F..."
+  std::string_view authority = rest->substr(0, rest->find_first_of("/?#"));
   std::optional<std::string> host = authority_host(authority);
   if (!host || !host_allowed(*host, allowed_hosts)) return "/";
   return std::string(url);
@@ -551,7 +547,8 @@ Result<LogoutTarget> check_logout_token(const Claims& claims) {
   using R = Result<LogoutTarget>;
   const json_t* root = claims.json();
   const json_t* events = json_object_get(root, "events");
-  if (!json_is_object(events) || !json_is_object(json_object_get(events, kBackchannelLogoutEvent))) {
+  if (!json_is_object(events) ||
+      !json_is_object(json_object_get(events, kBackchannelLogoutEvent))) {
     return R::failure("missing backchannel-logout event");
   }
   LogoutTarget target;

@@ -27,8 +27,8 @@ Claims claims(std::string_view json) {
 
 bool is_b64url(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -78,10 +78,10 @@ TEST(Discovery, RequiredFields) {
     ASSERT_FALSE(ep) << field;
     EXPECT_EQ(ep.error(), std::string("missing ") + field);
   }
-  Result<ProviderEndpoints> minimal = parse_discovery(
-      R"({"issuer":"https://i","authorization_endpoint":"https://i/a",)"
-      R"("token_endpoint":"http://i/t","jwks_uri":"https://i/k"})",
-      "https://i");
+  Result<ProviderEndpoints> minimal =
+      parse_discovery(R"({"issuer":"https://i","authorization_endpoint":"https://i/a",)"
+                      R"("token_endpoint":"http://i/t","jwks_uri":"https://i/k"})",
+                      "https://i");
   ASSERT_TRUE(minimal) << minimal.error();
   EXPECT_EQ(minimal->userinfo_endpoint, "");
   EXPECT_TRUE(minimal->id_token_algs.empty());  // = RS256 only
@@ -291,7 +291,6 @@ TEST(LogoutToken, Ok) {
   EXPECT_EQ(t->sub, "");
 }
 
-
 // ---- presets: overrides ----
 
 TEST(Presets, BaseUrlReplacesTheIssuersOrigin) {
@@ -328,7 +327,8 @@ TEST(Presets, GitHubEnterprise) {
   EXPECT_EQ(ghe->user_api, "https://ghe.corp/api/v3/user");
   EXPECT_EQ(ghe->endpoints.emails_endpoint, "https://ghe.corp/api/v3/user/emails");
 
-  std::optional<Preset> fake = find_preset("github", "", "http://127.0.0.1:9/", "http://127.0.0.1:10");
+  std::optional<Preset> fake =
+      find_preset("github", "", "http://127.0.0.1:9/", "http://127.0.0.1:10");
   EXPECT_EQ(fake->endpoints.authorization_endpoint, "http://127.0.0.1:9/login/oauth/authorize");
   EXPECT_EQ(fake->user_api, "http://127.0.0.1:10/user");
   EXPECT_EQ(fake->endpoints.emails_endpoint, "http://127.0.0.1:10/user/emails");
@@ -493,17 +493,17 @@ HttpResponse response(int status, std::string body) {
 }
 
 TEST(TokenSet, ExpiresIn) {
-  EXPECT_EQ(parse_token_set(response(200, R"({"access_token":"a","expires_in":"120"})"), 1000)
-                .expires_at,
-            1120);
-  EXPECT_EQ(parse_token_set(response(200, R"({"access_token":"a","expires_in":60})"), 1000)
-                .expires_at,
-            1060);
+  EXPECT_EQ(
+      parse_token_set(response(200, R"({"access_token":"a","expires_in":"120"})"), 1000).expires_at,
+      1120);
+  EXPECT_EQ(
+      parse_token_set(response(200, R"({"access_token":"a","expires_in":60})"), 1000).expires_at,
+      1060);
   // Absent (or null): an hour.
   EXPECT_EQ(parse_token_set(response(200, R"({"access_token":"a"})"), 1000).expires_at, 4600);
-  EXPECT_EQ(parse_token_set(response(200, R"({"access_token":"a","expires_in":null})"), 1000)
-                .expires_at,
-            4600);
+  EXPECT_EQ(
+      parse_token_set(response(200, R"({"access_token":"a","expires_in":null})"), 1000).expires_at,
+      4600);
   TokenSetResult bad =
       parse_token_set(response(200, R"({"access_token":"a","expires_in":"soon"})"), 1000);
   EXPECT_FALSE(bad.ok);
@@ -522,7 +522,9 @@ TEST(TokenSet, GitHubStyle) {
   EXPECT_EQ(t.expires_at, 4600);
   // GitHub answers a bad code with 200 and an error object.
   TokenSetResult e = parse_token_set(
-      response(200, R"({"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."})"),
+      response(
+          200,
+          R"({"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."})"),
       1000);
   EXPECT_FALSE(e.ok);
   EXPECT_FALSE(e.retryable);
@@ -572,7 +574,8 @@ TEST(TokenSet, ErrorsNeverQuoteTokens) {
   EXPECT_FALSE(t.ok);
   EXPECT_EQ(t.error.find("secret-at"), std::string::npos) << t.error;
   TokenSetResult u = parse_token_set(
-      response(200, R"({"access_token":"secret-at","refresh_token":"secret-rt","id_token":{}})"), 1);
+      response(200, R"({"access_token":"secret-at","refresh_token":"secret-rt","id_token":{}})"),
+      1);
   EXPECT_FALSE(u.ok);
   EXPECT_EQ(u.error.find("secret"), std::string::npos) << u.error;
 }
@@ -613,8 +616,12 @@ TEST(IdTokenClaims, Reasons) {
 TEST(IdTokenClaims, Azp) {
   const char* n = "n";
   // Single audience: azp optional, but must match when present.
-  EXPECT_EQ(check_id_token_claims(claims(R"({"sub":"u","iat":1,"aud":"app","nonce":"n"})"), "app", n), "");
-  EXPECT_EQ(check_id_token_claims(claims(R"({"sub":"u","iat":1,"aud":["app"],"nonce":"n"})"), "app", n), "");
+  EXPECT_EQ(
+      check_id_token_claims(claims(R"({"sub":"u","iat":1,"aud":"app","nonce":"n"})"), "app", n),
+      "");
+  EXPECT_EQ(
+      check_id_token_claims(claims(R"({"sub":"u","iat":1,"aud":["app"],"nonce":"n"})"), "app", n),
+      "");
   EXPECT_EQ(check_id_token_claims(
                 claims(R"({"sub":"u","iat":1,"aud":"app","azp":"other","nonce":"n"})"), "app", n),
             "azp mismatch");
@@ -622,17 +629,17 @@ TEST(IdTokenClaims, Azp) {
                 claims(R"({"sub":"u","iat":1,"aud":"app","azp":"app","nonce":"n"})"), "app", n),
             "");
   // Several audiences: azp required and equal to us.
-  EXPECT_EQ(check_id_token_claims(
-                claims(R"({"sub":"u","iat":1,"aud":["app","api"],"nonce":"n"})"), "app", n),
+  EXPECT_EQ(check_id_token_claims(claims(R"({"sub":"u","iat":1,"aud":["app","api"],"nonce":"n"})"),
+                                  "app", n),
             "missing azp");
-  EXPECT_EQ(check_id_token_claims(
-                claims(R"({"sub":"u","iat":1,"aud":["app","api"],"azp":"api","nonce":"n"})"),
-                "app", n),
-            "azp mismatch");
-  EXPECT_EQ(check_id_token_claims(
-                claims(R"({"sub":"u","iat":1,"aud":["app","api"],"azp":"app","nonce":"n"})"),
-                "app", n),
-            "");
+  EXPECT_EQ(
+      check_id_token_claims(
+          claims(R"({"sub":"u","iat":1,"aud":["app","api"],"azp":"api","nonce":"n"})"), "app", n),
+      "azp mismatch");
+  EXPECT_EQ(
+      check_id_token_claims(
+          claims(R"({"sub":"u","iat":1,"aud":["app","api"],"azp":"app","nonce":"n"})"), "app", n),
+      "");
   EXPECT_EQ(check_id_token_claims(
                 claims(R"({"sub":"u","iat":1,"aud":"app","azp":["app"],"nonce":"n"})"), "app", n),
             "azp mismatch");
@@ -646,10 +653,10 @@ TEST(UserinfoSub, MustMatch) {
 }
 
 TEST(GitHubEmail, PrimaryVerified) {
-  EXPECT_EQ(github_primary_email(
-                R"([{"email":"a@x","primary":false,"verified":true},)"
-                R"({"email":"b@x","primary":true,"verified":true,"visibility":null}])"),
-            "b@x");
+  EXPECT_EQ(
+      github_primary_email(R"([{"email":"a@x","primary":false,"verified":true},)"
+                           R"({"email":"b@x","primary":true,"verified":true,"visibility":null}])"),
+      "b@x");
   EXPECT_FALSE(github_primary_email(R"([{"email":"b@x","primary":true,"verified":false}])"));
   EXPECT_FALSE(github_primary_email(R"([{"email":"b@x","primary":"true","verified":true}])"));
   EXPECT_FALSE(github_primary_email("[]"));
@@ -782,12 +789,16 @@ TEST(LogoutToken, Reasons) {
   EXPECT_EQ(check(R"({"jti":"j","sub":"u"})").error(), "missing backchannel-logout event");
   EXPECT_EQ(check(R"({"jti":"j","sub":"u","events":{}})").error(),
             "missing backchannel-logout event");
-  EXPECT_EQ(check(R"({"jti":"j","sub":"u","events":{"http://schemas.openid.net/event/backchannel-logout":true}})")
-                .error(),
-            "missing backchannel-logout event");
-  EXPECT_EQ(check(R"({"jti":"j","sub":"u","events":["http://schemas.openid.net/event/backchannel-logout"]})")
-                .error(),
-            "missing backchannel-logout event");
+  EXPECT_EQ(
+      check(
+          R"({"jti":"j","sub":"u","events":{"http://schemas.openid.net/event/backchannel-logout":true}})")
+          .error(),
+      "missing backchannel-logout event");
+  EXPECT_EQ(
+      check(
+          R"({"jti":"j","sub":"u","events":["http://schemas.openid.net/event/backchannel-logout"]})")
+          .error(),
+      "missing backchannel-logout event");
   EXPECT_EQ(check(R"({"sub":"u",)" + events + "}").error(), "missing jti");
   EXPECT_EQ(check(R"({"jti":"","sub":"u",)" + events + "}").error(), "missing jti");
   EXPECT_EQ(check(R"({"jti":"j",)" + events + "}").error(), "missing sid and sub");

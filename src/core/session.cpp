@@ -265,7 +265,8 @@ std::string encode_session(const Session& s) {
   // The claims stay an object (not a string holding JSON): no escaping.
   std::string why;
   JsonPtr claims = parse_json(s.claims.empty() ? "{}" : s.claims, kMaxSessionJson, why);
-  set_member(root.get(), "claims", claims && json_is_object(claims.get()) ? claims.release() : json_object());
+  set_member(root.get(), "claims",
+             claims && json_is_object(claims.get()) ? claims.release() : json_object());
   set_member(root.get(), "access_token", json_text(s.access_token));
   set_member(root.get(), "refresh_token", json_text(s.refresh_token));
   set_member(root.get(), "id_token", json_text(s.id_token));
@@ -330,8 +331,8 @@ std::string seal_state(std::string_view key, const LoginRequest& login, std::str
   return seal_text(key, dump(root.get()), aad);
 }
 
-Result<LoginRequest> open_state(std::string_view key, std::string_view sealed,
-                                std::string_view aad, std::int64_t now, std::int64_t max_age) {
+Result<LoginRequest> open_state(std::string_view key, std::string_view sealed, std::string_view aad,
+                                std::int64_t now, std::int64_t max_age) {
   using R = Result<LoginRequest>;
   std::optional<std::string> plain = open_text(key, sealed, aad);
   if (!plain) return R::failure(kInvalidState);
@@ -462,14 +463,14 @@ std::string connect_jwt(const Session& s, std::string_view secret, std::int64_t 
   JsonPtr payload(json_object());
   set_member(payload.get(), "id", json_text(s.sub));
   set_member(payload.get(), "username",
-      json_text(s.preferred_username.empty() ? s.user : s.preferred_username));
+             json_text(s.preferred_username.empty() ? s.user : s.preferred_username));
   set_member(payload.get(), "email", json_text(s.email));
   set_member(payload.get(), "nickname", json_text(s.name));
   set_member(payload.get(), "avatar", json_text(s.picture));
   set_member(payload.get(), "exp", json_integer(now + expires));
   set_member(payload.get(), "iat", json_integer(now));
-  std::string input =
-      base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + '.' + base64url_encode(dump(payload.get()));
+  std::string input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + '.' +
+                      base64url_encode(dump(payload.get()));
   Digest signature = hmac_sha256(secret, input);
   return input + '.' + base64url_encode(view(signature));
 }
