@@ -110,6 +110,15 @@ TEST(Discovery, BadUrlsAndBadJson) {
   EXPECT_TRUE(ep->id_token_algs.empty());
 }
 
+TEST(Discovery, ErrorsAreLogSafe) {
+  Result<ProviderEndpoints> ep = parse_discovery(
+      "{\"issuer\":\"https://x\\r\\nInjected: 1\",\"jwks_uri\":\"https://x/k\"}", "https://i");
+  ASSERT_FALSE(ep);
+  EXPECT_EQ(ep.error().find('\n'), std::string::npos) << ep.error();
+  EXPECT_EQ(ep.error().find('\r'), std::string::npos) << ep.error();
+  EXPECT_EQ(ep.error().rfind("issuer mismatch: document says https://x", 0), 0u);
+}
+
 TEST(MergeEndpoints, ExplicitWins) {
   ProviderEndpoints base;
   base.token_endpoint = "https://explicit/token";
@@ -445,6 +454,14 @@ TEST(AuthorizationUrl, ExtrasEncodedAndCannotOverrideProtocolParameters) {
 }
 
 // ---- the token endpoint: more ----
+
+TEST(CodeRequest, BasicKeepsTheSecretOutOfTheBody) {
+  ProviderEndpoints ep;
+  ep.token_endpoint = "https://idp.example/token";
+  HttpRequest req = build_code_request(ep, client(), "c", "https://app/cb", "v");
+  EXPECT_EQ(req.body.find("s3cr"), std::string::npos);
+  EXPECT_EQ(req.body.find("client_id"), std::string::npos);
+}
 
 TEST(CodeRequest, PostWithoutPkce) {
   ProviderEndpoints ep;
