@@ -8,6 +8,7 @@
 //   jar.value(url, 'edge_auth_session')             // one cookie's value, or undefined
 //   jar.set(url, 'edge_auth_session', 'x')          // plant / overwrite a cookie (host-only)
 //   const other = jar.clone();                      // another browser with the same cookies
+//   cookieJar([], { onResponse: (res) => ... })     // sees every response (collect cookie values)
 //
 // Any host name under .edge.test (and localhost) is connected to 127.0.0.1 with
 // the name in the Host header, so server names and cookie domains can be
@@ -53,7 +54,8 @@ function pathMatch(reqPath, cookiePath) {
   return cookiePath.endsWith('/') || reqPath[cookiePath.length] === '/';
 }
 
-export function cookieJar(initial = []) {
+/** onResponse(res): called with every response (e.g. to remember cookie values that must never be logged). */
+export function cookieJar(initial = [], { onResponse } = {}) {
   // { name, value, domain, hostOnly, path, secure, expiresAt, httpOnly, sameSite, order }
   let cookies = initial.map((c) => ({ ...c }));
   let order = 0;
@@ -136,7 +138,7 @@ export function cookieJar(initial = []) {
             const text = Buffer.concat(chunks).toString('utf8');
             const setCookies = headerValues(res.rawHeaders, 'Set-Cookie');
             for (const sc of setCookies) store(url, sc);
-            resolve({
+            const out = {
               url,
               status: res.statusCode,
               headers: res.headers,
@@ -145,7 +147,9 @@ export function cookieJar(initial = []) {
               json: () => JSON.parse(text),
               setCookies,
               sentCookies: sent.map((c) => c.name),
-            });
+            };
+            if (onResponse) onResponse(out);
+            resolve(out);
           });
           res.on('error', reject);
         },
@@ -197,7 +201,7 @@ export function cookieJar(initial = []) {
     clear() {
       cookies = [];
     },
-    clone: () => cookieJar(live()),
+    clone: () => cookieJar(live(), { onResponse }),
   };
   return jar;
 }
