@@ -132,7 +132,10 @@ SessionState session_state(const Session& s, std::int64_t now, const SessionPoli
   if (policy.idle > 0 && now - s.last_seen >= policy.idle) return SessionState::Expired;
   if (s.access_expires_at > 0) {
     if (!s.refresh_token.empty()) {
-      if (now >= s.access_expires_at - policy.refresh_before) return SessionState::NeedsRefresh;
+      std::int64_t window = policy.refresh_before;
+      std::int64_t life = s.access_expires_at - s.access_obtained_at;
+      if (s.access_obtained_at > 0 && life > 0) window = std::min(window, life / 2);
+      if (now >= s.access_expires_at - window) return SessionState::NeedsRefresh;
     } else if (access_expiry_ends_session && now >= s.access_expires_at) {
       return SessionState::Expired;
     }
@@ -204,14 +207,16 @@ Session session_from_identity(const Claims* id_claims, const Claims* userinfo,
   s.refresh_token = tokens.refresh_token;
   s.id_token = tokens.id_token;
   s.access_expires_at = tokens.expires_at;
+  s.access_obtained_at = now;
   s.created_at = now;
   s.last_seen = now;
   return s;
 }
 
-void apply_refresh(Session& s, const TokenSetResult& tokens) {
+void apply_refresh(Session& s, const TokenSetResult& tokens, std::int64_t now) {
   s.access_token = tokens.access_token;
   s.access_expires_at = tokens.expires_at;
+  s.access_obtained_at = now;
   if (!tokens.refresh_token.empty()) s.refresh_token = tokens.refresh_token;
   if (!tokens.id_token.empty()) s.id_token = tokens.id_token;
 }
@@ -271,6 +276,7 @@ std::string encode_session(const Session& s) {
   set_member(root.get(), "refresh_token", json_text(s.refresh_token));
   set_member(root.get(), "id_token", json_text(s.id_token));
   set_member(root.get(), "access_expires_at", json_integer(s.access_expires_at));
+  set_member(root.get(), "access_obtained_at", json_integer(s.access_obtained_at));
   set_member(root.get(), "created_at", json_integer(s.created_at));
   set_member(root.get(), "last_seen", json_integer(s.last_seen));
   return dump(root.get());
@@ -300,6 +306,7 @@ Result<Session> decode_session(std::string_view json) {
   in.text("refresh_token", s.refresh_token);
   in.text("id_token", s.id_token);
   in.integer("access_expires_at", s.access_expires_at);
+  in.integer("access_obtained_at", s.access_obtained_at);
   in.integer("created_at", s.created_at);
   in.integer("last_seen", s.last_seen);
   if (!in.error().empty()) return R::failure("session " + in.error());

@@ -36,6 +36,7 @@ struct Session {
   std::string refresh_token;
   std::string id_token;    // kept for RP-initiated logout's id_token_hint; may be empty
   std::int64_t access_expires_at = 0;  // seconds; 0 = unknown
+  std::int64_t access_obtained_at = 0; // seconds; when the access token arrived (0 = unknown)
   std::int64_t created_at = 0;         // seconds
   std::int64_t last_seen = 0;          // seconds (session_idle)
 };
@@ -54,7 +55,9 @@ enum class SessionState {
 };
 // Touch when idle > 0 and now - last_seen >= max(idle / 10, 1 s) (so a busy
 // session rewrites its cookie at most every tenth of the idle window);
-// NeedsRefresh wins over Touch. An access token expiry only matters when the
+// NeedsRefresh wins over Touch. The refresh window is refresh_before, or half
+// the token's life when that is shorter (access_obtained_at known), so a
+// 2-second token is not refreshed the moment it arrives. An access token expiry only matters when the
 // session has a refresh token or `access_expiry_ends_session` is set (plain
 // OAuth2 providers often issue non-expiring tokens: expires_at 0 = never).
 SessionState session_state(const Session& s, std::int64_t now, const SessionPolicy& policy,
@@ -76,7 +79,7 @@ Session session_from_identity(const Claims* id_claims, const Claims* userinfo,
 
 // After a refresh grant: new access token and expiry; refresh/id token
 // replaced only when the answer has them (RFC 6749 §6: rotation is optional).
-void apply_refresh(Session& s, const TokenSetResult& tokens);
+void apply_refresh(Session& s, const TokenSetResult& tokens, std::int64_t now);
 
 // allowed_users (matches user, email or preferred_username exactly),
 // allowed_email_domains (the part after the last '@' of email, ASCII

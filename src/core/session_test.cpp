@@ -165,6 +165,24 @@ TEST(SessionState, Table) {
   }
 }
 
+// A token shorter-lived than twice refresh_before refreshes at half-life, not
+// the moment it arrives (a 2 s token with refresh_before 60 s).
+TEST(SessionState, ShortTokenRefreshesAtHalfLife) {
+  SessionPolicy policy;
+  policy.refresh_before = 60;
+  Session s;
+  s.created_at = 1000;
+  s.last_seen = 1000;
+  s.refresh_token = "rt";
+  s.access_obtained_at = 1000;
+  s.access_expires_at = 1010;
+  EXPECT_EQ(session_state(s, 1000, policy), SessionState::Valid);
+  EXPECT_EQ(session_state(s, 1004, policy), SessionState::Valid);
+  EXPECT_EQ(session_state(s, 1005, policy), SessionState::NeedsRefresh);
+  s.access_obtained_at = 0;  // unknown: refresh_before alone
+  EXPECT_EQ(session_state(s, 1000, policy), SessionState::NeedsRefresh);
+}
+
 TEST(SessionState, NoIdleLimitNeverTouches) {
   SessionPolicy policy;  // 8 h, idle 0
   Session s;
@@ -270,14 +288,14 @@ TEST(ApplyRefresh, RotationIsOptional) {
   t.ok = true;
   t.access_token = "at2";
   t.expires_at = 9000;
-  apply_refresh(s, t);
+  apply_refresh(s, t, 8000);
   EXPECT_EQ(s.access_token, "at2");
   EXPECT_EQ(s.access_expires_at, 9000);
   EXPECT_EQ(s.refresh_token, "rt");
   EXPECT_EQ(s.id_token, "a.b.c");
   t.refresh_token = "rt2";
   t.id_token = "d.e.f";
-  apply_refresh(s, t);
+  apply_refresh(s, t, 8000);
   EXPECT_EQ(s.refresh_token, "rt2");
   EXPECT_EQ(s.id_token, "d.e.f");
 }

@@ -72,6 +72,7 @@ enum ea_method_e : ngx_uint_t {
     EA_METHOD_API_KEY = 0x04,
     EA_METHOD_JWT = 0x08,
     EA_METHOD_INTROSPECT = 0x10,
+    EA_METHOD_OIDC = 0x20,
 };
 #define EA_MAX_METHODS 6
 
@@ -91,6 +92,7 @@ struct ea_key_source_t {
 };
 
 class EaOAuthClient;
+class EaOidcProvider;
 
 /* One upstream injection, applied in configuration order. */
 enum ea_inject_kind_e : ngx_uint_t {
@@ -132,6 +134,24 @@ struct ea_main_conf_t {
     std::string           *session_secret; /* NULL without edge_auth_session_secret */
     ngx_array_t           *jwks_sources;   /* of EaJwksSource*, shared by URL */
     ngx_array_t           *introspections; /* of EaIntrospection* */
+    ngx_array_t           *oidc_providers; /* of EaOidcProvider* */
+    ngx_array_t           *oidc_refs;      /* of ea_oidc_ref_t, resolved later */
+};
+
+/* Servers know the providers their locations use: their endpoints
+ * (/oauth2/callback ...) are served for every location of the server. */
+struct ea_srv_conf_t {
+    ngx_array_t  *providers;  /* of EaOidcProvider*, NULL = none */
+};
+
+/* An edge_auth_oidc NAME, resolved after the whole configuration is read
+ * (the provider block may come later). */
+struct ea_oidc_ref_t {
+    struct ea_loc_conf_t  *lcf;
+    ea_srv_conf_t         *srv;
+    ngx_str_t              name;
+    ngx_str_t              file;
+    ngx_uint_t             line;
 };
 
 /* An edge_auth_upstream_oauth NAME seen before its client block. */
@@ -144,6 +164,12 @@ struct ea_oauth_ref_t {
 };
 
 struct ea_loc_conf_t {
+    EaOidcProvider            *oidc;             /* edge_auth_oidc, resolved */
+    ngx_str_t                  oidc_name;        /* as written, until resolved */
+    ngx_str_t                  oidc_file;        /* where it was written */
+    ngx_uint_t                 oidc_line;
+    ngx_str_t                  methods_file;     /* where `edge_auth` was written */
+    ngx_uint_t                 methods_line;
     ngx_uint_t                 methods;          /* bits; 0 = off; UNSET = inherit */
     ngx_uint_t                 order[EA_MAX_METHODS];
     ngx_uint_t                 norder;
@@ -200,6 +226,8 @@ struct ea_ctx_t {
     ngx_uint_t            bearer_error;   /* 0, 1 invalid_token, 2 insufficient_scope */
     ngx_flag_t            introspect_waited;
     ngx_flag_t            jwks_timed_out;
+    void                 *session;        /* edge_auth::Session*, owned by the pool */
+    void                 *oidc;           /* EaOidcRequest*, owned by the pool */
 };
 
 /* ngx_edge_auth_module.cpp */
@@ -242,6 +270,9 @@ ngx_int_t ea_http_init_process(ngx_cycle_t *cycle) noexcept;
 void ea_http_exit_process() noexcept;
 
 /* ngx_edge_auth_oauth.cpp */
+/* A REF argument (literal, file:, env:), or a time; false after logging. */
+bool ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out);
+bool ea_conf_msec(ngx_conf_t *cf, ngx_str_t *arg, int64_t *out);
 char *ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 EaOAuthClient *ea_oauth_find(ea_main_conf_t *mcf, ngx_str_t *name);
 ngx_int_t ea_oauth_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
@@ -326,6 +357,35 @@ ngx_int_t ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf,
     ea_ctx_t *ctx);
 bool ea_looks_like_jwt(std::string_view token);
 std::string_view ea_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf);
+
+/* ngx_edge_auth_oidc.cpp: provider blocks, discovery, login, sessions */
+char *ea_conf_oidc_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+char *ea_conf_oidc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+ngx_int_t ea_oidc_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
+/* NGX_OK: a valid session (ctx->session, ctx->user set); NGX_DECLINED: no
+ * usable session (ctx->status says why); NGX_AGAIN: parked; NGX_DONE: a
+ * response was sent (503 when the store is down). */
+ngx_int_t ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
+/* A request without a session: 302 to the provider, or 401 (unauth_action). */
+ngx_int_t ea_oidc_unauthenticated(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
+bool ea_oidc_has_session_cookie(ngx_http_request_t *r, EaOidcProvider *p);
+ngx_int_t ea_oidc_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
+std::string_view ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf);
+ngx_int_t ea_oidc_rewrite_handler(ngx_http_request_t *r) noexcept;
+ngx_int_t ea_oidc_header_filter(ngx_http_request_t *r);
+void ea_oidc_init_process(ea_main_conf_t *mcf);
+
+/* ngx_edge_auth_jwks.cpp (runtime URL, known after discovery) */
+void ea_jwks_set_url(EaJwksSource *src, std::string_view url, int64_t timeout_ms,
+    std::string_view ca_file);
+
+/* ngx_edge_auth_response.cpp */
+ngx_table_elt_t *ea_add_header_out(ngx_http_request_t *r, const char *name,
+    std::string_view value);
+/* A short response of the module's own (text/plain unless content_type),
+ * no-store; finalizes the request and returns NGX_DONE. */
+ngx_int_t ea_send(ngx_http_request_t *r, ngx_uint_t status, std::string_view body,
+    std::string_view content_type = "text/plain");
 
 /* ngx_edge_auth_filter.cpp */
 ngx_int_t ea_filter_init(ngx_conf_t *cf);

@@ -119,6 +119,8 @@ ea_method_name(ngx_uint_t method)
         return "jwt";
     case EA_METHOD_INTROSPECT:
         return "introspect";
+    case EA_METHOD_OIDC:
+        return "oidc";
     default:
         return "none";
     }
@@ -296,6 +298,16 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
             ctx->auth_store = lcf->introspection;
             return ea_introspect_authenticate(r, lcf, ctx, auth.credentials);
         }
+        if (method == EA_METHOD_OIDC && ea_oidc_has_session_cookie(r, lcf->oidc)) {
+            ctx->method = method;
+            ctx->auth_store = lcf->oidc;
+            ngx_int_t rc = ea_oidc_authenticate(r, lcf, ctx);
+            if (rc != NGX_DECLINED || ctx->status != AuthStatus::NoCredential) {
+                return rc;
+            }
+            ctx->method = 0;  /* no usable session: another credential may do */
+            continue;
+        }
         if (method == EA_METHOD_API_KEY) {
             std::string key;
             if (ea_find_api_key(r, lcf, ctx, &key)) {
@@ -308,6 +320,11 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         }
     }
 
+    if (lcf->methods & EA_METHOD_OIDC) {
+        /* nothing else matched: a browser logs in, an API call gets 401 */
+        ctx->method = EA_METHOD_OIDC;
+        return ea_oidc_unauthenticated(r, lcf, ctx);
+    }
     if (h == NULL) {
         ctx->status = AuthStatus::NoCredential;
     } else if (!has_auth || auth.credentials.empty()) {
@@ -373,6 +390,7 @@ ea_still_authenticated(ea_loc_conf_t *lcf, ea_ctx_t *ctx)
                         : ctx->method == EA_METHOD_JWT ? static_cast<const void *>(lcf->jwt)
                         : ctx->method == EA_METHOD_INTROSPECT
                             ? static_cast<const void *>(lcf->introspection)
+                        : ctx->method == EA_METHOD_OIDC ? static_cast<const void *>(lcf->oidc)
                             : static_cast<const void *>(lcf->tokens);
     return store == ctx->auth_store;
 }
@@ -411,6 +429,7 @@ ea_access(ngx_http_request_t *r)
         ctx->detail.len = 0;
         ctx->bearer_error = 0;
         ctx->claims = NULL;
+        ctx->session = NULL;
         ctx->jwks_waited = NULL;
         ctx->introspect_waited = 0;
     }
@@ -433,8 +452,8 @@ ea_access(ngx_http_request_t *r)
     }
 
     ngx_int_t rc = ea_authenticate(r, lcf, ctx);
-    if (rc == NGX_AGAIN) {
-        return NGX_AGAIN;
+    if (rc == NGX_AGAIN || rc == NGX_DONE) {
+        return rc;  /* parked, or a response was sent (login redirect, 503) */
     }
     if (rc == NGX_ERROR) {
         ctx->status = AuthStatus::InternalError;
@@ -467,6 +486,15 @@ ea_precontent_handler(ngx_http_request_t *r) noexcept
         ea_ctx_t *ctx = ea_get_ctx(r);
         bool strip = r == r->main && ctx != NULL && ctx->authenticated && ctx->consumed;
         bool claims = lcf->claim_headers != NULL || lcf->identity_headers;
+        bool session = r == r->main && ctx != NULL && ctx->authenticated
+                       && ctx->session != NULL;
+
+        if (session) {
+            ngx_int_t rc = ea_oidc_upstream(r, lcf, ctx);
+            if (rc != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
 
         if (lcf->injects == NULL && !strip && !claims) {
             return NGX_DECLINED;

@@ -155,6 +155,14 @@ ngx_command_t ea_commands[] = {
       EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
       ea_conf_upstream, NGX_HTTP_LOC_CONF_OFFSET, EA_INJECT_OAUTH, NULL },
 
+    { ngx_string("edge_auth_oidc_provider"),
+      NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
+      ea_conf_oidc_provider, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("edge_auth_oidc"),
+      EA_HTTP_ANY_CONF | NGX_CONF_TAKE1,
+      ea_conf_oidc, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
     { ngx_string("edge_auth_oauth_client"),
       NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
       ea_conf_oauth_client, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
@@ -242,19 +250,15 @@ ea_conf_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         {"api_key", EA_METHOD_API_KEY},
         {"jwt", EA_METHOD_JWT},
         {"introspect", EA_METHOD_INTROSPECT},
+        {"oidc", EA_METHOD_OIDC},
     };
 
     lcf->methods = 0;
     lcf->norder = 0;
+    lcf->methods_file = cf->conf_file->file.name;
+    lcf->methods_line = cf->conf_file->line;
     for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
         ngx_str_t *name = &value[i];
-        if (ngx_strcmp(name->data, "oidc") == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "edge_auth method \"%V\" is not supported yet",
-                               name);
-            return static_cast<char *>(NGX_CONF_ERROR);
-        }
         if (ngx_strcmp(name->data, "off") == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"off\" cannot be combined with methods");
@@ -269,7 +273,7 @@ ea_conf_methods(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         if (bit == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown edge_auth method \"%V\" (expected "
-                               "basic, bearer, api_key or off)", name);
+                               "basic, bearer, api_key, jwt, introspect, oidc or off)", name);
             return static_cast<char *>(NGX_CONF_ERROR);
         }
         if (lcf->methods & bit) {

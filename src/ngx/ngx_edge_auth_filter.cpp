@@ -2,7 +2,8 @@
  * Header filter: the response side. When the upstream answers 401 to a
  * request that carried a cached OAuth token, that token is dropped from the
  * cache so that the next request fetches a fresh one (a token revoked or
- * rotated at the IdP before its expiry).
+ * rotated at the IdP before its expiry). A new or refreshed login session
+ * sets its cookie here, on whatever response the request gets.
  */
 
 #include "ngx/ngx_edge_auth.h"
@@ -19,6 +20,11 @@ ea_header_filter(ngx_http_request_t *r) noexcept
             if (ctx != NULL && ctx->oauth_sent != NULL) {
                 ea_oauth_rejected(r, ctx->oauth_sent, ea_sv(ctx->oauth_sent_token));
                 ctx->oauth_sent = NULL;
+            }
+        }
+        if (r == r->main) {
+            if (ea_oidc_header_filter(r) != NGX_OK) {
+                return NGX_ERROR;
             }
         }
     } catch (const std::exception &e) {

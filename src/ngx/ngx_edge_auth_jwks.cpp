@@ -324,3 +324,20 @@ ea_jwks_ttl(const EaJwksSource *src)
 {
     return src->ttl_ms;
 }
+
+
+/* A provider's jwks_uri is known only after discovery: each worker sets it
+ * from the same document, so every worker derives the same zone keys. */
+void
+ea_jwks_set_url(EaJwksSource *src, std::string_view url, int64_t timeout_ms,
+    std::string_view ca_file)
+{
+    if (src->url == url) {
+        return;
+    }
+    src->url.assign(url);
+    src->timeout_ms = timeout_ms;
+    src->ca_file.assign(ca_file);
+    src->parsed.reset();
+    src->derive_keys();
+}

@@ -365,6 +365,9 @@ ea_check_rules(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
 std::string_view
 ea_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
 {
+    if (ctx != NULL && ctx->session != NULL && ctx->authenticated) {
+        return ea_oidc_claim(ctx, name, buf);
+    }
     Claims *claims = ctx ? static_cast<Claims *>(ctx->claims) : NULL;
     if (claims == NULL || !ctx->authenticated) {
         return {};
@@ -413,7 +416,9 @@ ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
                                    ngx_string("x-auth-request-groups")};
         static const char *claims[] = {"sub", "email", "groups"};
         for (int i = 0; i < 3; i++) {
-            if (i == 0 && ctx && ctx->authenticated && ctx->claims == NULL && ctx->user.len) {
+            if (i == 0 && ctx && ctx->authenticated
+                && (ctx->claims == NULL || ctx->session != NULL) && ctx->user.len)
+            {
                 /* Basic / token label */
                 items.push_back({names[0], lows[0], ngx_hash_key(lows[0].data, lows[0].len),
                                  std::string(ea_sv(ctx->user)), true});

@@ -17,6 +17,7 @@ static ngx_int_t ea_preconfiguration(ngx_conf_t *cf) noexcept;
 static ngx_int_t ea_postconfiguration(ngx_conf_t *cf) noexcept;
 static void *ea_create_main_conf(ngx_conf_t *cf) noexcept;
 static char *ea_init_main_conf(ngx_conf_t *cf, void *conf) noexcept;
+static void *ea_create_srv_conf(ngx_conf_t *cf) noexcept;
 static void *ea_create_loc_conf(ngx_conf_t *cf) noexcept;
 static char *ea_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child) noexcept;
@@ -32,7 +33,7 @@ static ngx_http_module_t ngx_http_edge_auth_module_ctx = {
     ea_postconfiguration,  /* postconfiguration */
     ea_create_main_conf,   /* create main configuration */
     ea_init_main_conf,     /* init main configuration */
-    NULL,                  /* create server configuration */
+    ea_create_srv_conf,    /* create server configuration */
     NULL,                  /* merge server configuration */
     ea_create_loc_conf,    /* create location configuration */
     ea_merge_loc_conf      /* merge location configuration */
@@ -120,8 +121,11 @@ ea_create_main_conf(ngx_conf_t *cf) noexcept
     mcf->oauth_refs = ngx_array_create(cf->pool, 4, sizeof(ea_oauth_ref_t));
     mcf->jwks_sources = ngx_array_create(cf->pool, 4, sizeof(EaJwksSource *));
     mcf->introspections = ngx_array_create(cf->pool, 2, sizeof(EaIntrospection *));
+    mcf->oidc_providers = ngx_array_create(cf->pool, 2, sizeof(EaOidcProvider *));
+    mcf->oidc_refs = ngx_array_create(cf->pool, 4, sizeof(ea_oidc_ref_t));
     if (mcf->user_files == NULL || mcf->oauth_clients == NULL || mcf->oauth_refs == NULL
-        || mcf->jwks_sources == NULL || mcf->introspections == NULL)
+        || mcf->jwks_sources == NULL || mcf->introspections == NULL
+        || mcf->oidc_providers == NULL || mcf->oidc_refs == NULL)
     {
         return NULL;
     }
@@ -139,6 +143,14 @@ ea_init_main_conf(ngx_conf_t *cf, void *conf) noexcept
         mcf->thread_pool_name = ea_default_pool;
     }
     return NGX_CONF_OK;
+}
+
+
+static void *
+ea_create_srv_conf(ngx_conf_t *cf) noexcept
+{
+    /* ngx_pcalloc: providers = NULL */
+    return ngx_pcalloc(cf->pool, sizeof(ea_srv_conf_t));
 }
 
 
@@ -173,6 +185,8 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         } else {
             conf->methods = prev->methods;
             conf->norder = prev->norder;
+            conf->methods_file = prev->methods_file;
+            conf->methods_line = prev->methods_line;
             ngx_memcpy(conf->order, prev->order, sizeof(conf->order));
         }
     }
@@ -233,6 +247,34 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 
+    if (conf->oidc_name.len == 0) {
+        conf->oidc_name = prev->oidc_name;
+        conf->oidc_file = prev->oidc_file;
+        conf->oidc_line = prev->oidc_line;
+    }
+    if ((conf->methods & EA_METHOD_OIDC) && conf->oidc_name.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"edge_auth oidc\" needs edge_auth_oidc NAME in %V:%ui",
+                      &conf->methods_file, conf->methods_line);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+    if (conf->oidc_name.len > 0) {
+        /* the provider block may come later: resolved in postconfiguration,
+         * where the server learns it serves the provider's endpoints */
+        ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
+            ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
+        ea_oidc_ref_t *ref = static_cast<ea_oidc_ref_t *>(ngx_array_push(mcf->oidc_refs));
+        if (ref == NULL) {
+            return static_cast<char *>(NGX_CONF_ERROR);
+        }
+        ref->lcf = conf;
+        ref->srv = static_cast<ea_srv_conf_t *>(
+            ngx_http_conf_get_module_srv_conf(cf, ngx_http_edge_auth_module));
+        ref->name = conf->oidc_name;
+        ref->file = conf->oidc_file;
+        ref->line = conf->oidc_line;
+    }
+
     if (conf->methods & EA_METHOD_BASIC) {
         ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
             ngx_http_conf_get_module_main_conf(cf, ngx_http_edge_auth_module));
@@ -272,6 +314,15 @@ ea_postconfiguration_body(ngx_conf_t *cf)
     }
     *h = ea_access_handler;
 
+    /* the providers' endpoints (/oauth2/callback ...), before the
+     * location's own rewrite directives (a later module runs first) */
+    h = static_cast<ngx_http_handler_pt *>(
+        ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers));
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ea_oidc_rewrite_handler;
+
     h = static_cast<ngx_http_handler_pt *>(
         ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers));
     if (h == NULL) {
@@ -301,6 +352,9 @@ ea_postconfiguration_body(ngx_conf_t *cf)
         return NGX_ERROR;
     }
     if (ea_oauth_postconfiguration(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    if (ea_oidc_postconfiguration(cf, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -363,7 +417,13 @@ ea_init_process(ngx_cycle_t *cycle) noexcept
     }
     ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
         ngx_http_cycle_get_module_main_conf(cycle, ngx_http_edge_auth_module));
-    return ea_redis_init_process(cycle, mcf ? mcf->redis : NULL);
+    if (ea_redis_init_process(cycle, mcf ? mcf->redis : NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    if (mcf != NULL) {
+        ea_oidc_init_process(mcf);
+    }
+    return NGX_OK;
 }
 
 

@@ -157,7 +157,7 @@ ea_oauth_error(ngx_conf_t *cf, const char *fmt, ngx_str_t *arg)
 }
 
 
-static bool
+bool
 ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out)
 {
     edge_auth::Result<std::string> v = ea_conf_secret(cf, ea_sv(*arg));
@@ -170,7 +170,7 @@ ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out)
 }
 
 
-static bool
+bool
 ea_conf_msec(ngx_conf_t *cf, ngx_str_t *arg, int64_t *out)
 {
     ngx_int_t ms = ngx_parse_time(arg, 0);

@@ -12,7 +12,7 @@
 
 #include "core/header_value.h"
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ea_add_header_out(ngx_http_request_t *r, const char *name, std::string_view value)
 {
     ngx_table_elt_t *h = static_cast<ngx_table_elt_t *>(
@@ -75,7 +75,7 @@ ea_add_challenges(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
             }
             challenge = "Basic realm=" + quoted + ", charset=\"UTF-8\"";
         } else if (lcf->order[i] == EA_METHOD_BEARER || lcf->order[i] == EA_METHOD_JWT
-                   || lcf->order[i] == EA_METHOD_INTROSPECT)
+                   || lcf->order[i] == EA_METHOD_INTROSPECT || lcf->order[i] == EA_METHOD_OIDC)
         {
             if (bearer_done) {
                 continue;  /* one Bearer challenge for both */
@@ -114,43 +114,59 @@ ea_deny(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
     if (challenge && ea_add_challenges(r, lcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (ea_add_header_out(r, "X-Content-Type-Options", "nosniff") == NULL
-        || ea_add_header_out(r, "Cache-Control", "no-store") == NULL)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     ngx_http_core_loc_conf_t *clcf = static_cast<ngx_http_core_loc_conf_t *>(
         ngx_http_get_module_loc_conf(r, ngx_http_core_module));
     if (clcf->satisfy != NGX_HTTP_SATISFY_ALL || ea_has_error_page(r, code)) {
+        if (ea_add_header_out(r, "X-Content-Type-Options", "nosniff") == NULL
+            || ea_add_header_out(r, "Cache-Control", "no-store") == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
         return code;
     }
 
     /* Our own short body instead of nginx's HTML page. */
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
     static const char unauthorized[] = "401 Unauthorized\n";
     static const char forbidden[] = "403 Forbidden\n";
     static const char internal[] = "500 Internal Server Error\n";
     const char *text = code == NGX_HTTP_UNAUTHORIZED ? unauthorized
                        : code == NGX_HTTP_FORBIDDEN  ? forbidden
                                                      : internal;
+    return ea_send(r, code, text);
+}
 
-    ngx_buf_t *b = static_cast<ngx_buf_t *>(ngx_calloc_buf(r->pool));
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+ngx_int_t
+ea_send(ngx_http_request_t *r, ngx_uint_t status, std::string_view body,
+    std::string_view content_type)
+{
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
     }
-    b->pos = reinterpret_cast<u_char *>(const_cast<char *>(text));
-    b->last = b->pos + ngx_strlen(text);
+    ngx_buf_t *b = static_cast<ngx_buf_t *>(ngx_calloc_buf(r->pool));
+    ngx_str_t text, type;
+    if (b == NULL || ea_pstr(r->pool, body, &text) != NGX_OK
+        || ea_pstr(r->pool, content_type, &type) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+    b->pos = text.data;
+    b->last = b->pos + text.len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = code;
+    if (ea_add_header_out(r, "X-Content-Type-Options", "nosniff") == NULL
+        || ea_add_header_out(r, "Cache-Control", "no-store") == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+    r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
     r->headers_out.content_type_lowcase = NULL;
 
     ngx_int_t rc = ngx_http_send_header(r);

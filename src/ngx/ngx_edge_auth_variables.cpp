@@ -56,6 +56,8 @@ try {
                 ngx_str_set(&value, "jwt");
             } else if (ctx->method == EA_METHOD_INTROSPECT) {
                 ngx_str_set(&value, "introspect");
+            } else if (ctx->method == EA_METHOD_OIDC) {
+                ngx_str_set(&value, "oidc");
             }
             break;
         case EA_VAR_EMAIL:
