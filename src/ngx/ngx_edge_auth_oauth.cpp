@@ -336,6 +336,9 @@ ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         cln->data = owned.release();
         *slot = client;
 
+        /* the block's own directives reuse cf->args: keep the name (a
+         * later error would otherwise print the last argument, a secret) */
+        ngx_str_t name = value[1];
         ngx_conf_t save = *cf;
         cf->handler = ea_oauth_param;
         cf->handler_conf = reinterpret_cast<char *>(client);
@@ -347,7 +350,7 @@ ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
 
         if (client->cfg.token_url.empty() || client->cfg.client_id.empty()) {
             return ea_oauth_error(cf, "edge_auth_oauth_client \"%V\" needs token_url "
-                                  "and client_id", &value[1]);
+                                  "and client_id", &name);
         }
         client->derive_keys();
         return NGX_CONF_OK;

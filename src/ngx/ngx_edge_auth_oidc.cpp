@@ -420,6 +420,8 @@ ea_conf_oidc_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         cln->data = owned.release();
         *slot = p;
 
+        /* the block's own directives reuse cf->args: keep the name */
+        ngx_str_t name = value[1];
         ea_oidc_parse_t ps;
         ps.p = p;
         ngx_conf_t save = *cf;
@@ -430,7 +432,7 @@ ea_conf_oidc_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
         if (rv != NGX_CONF_OK) {
             return rv;
         }
-        return ea_oidc_finish_block(cf, mcf, &ps, &value[1]);
+        return ea_oidc_finish_block(cf, mcf, &ps, &name);
     } catch (const std::exception &e) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "edge_auth: %s", e.what());
         return static_cast<char *>(NGX_CONF_ERROR);
@@ -948,10 +950,14 @@ ea_oidc_save_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     }
     switch (p->store) {
     case EaSessionStore::Cookie: {
-        /* the ID token would roughly double the cookie (its claims are in
-         * the session already): RP-initiated logout sends client_id alone */
+        /* a large ID token would roughly double the cookie (its claims
+         * are in the session already): then RP-initiated logout sends
+         * client_id without id_token_hint */
         std::string id_token = std::move(s.id_token);
         s.id_token.clear();
+        if (id_token.size() <= 2048) {
+            s.id_token = id_token;
+        }
         std::string sealed = edge_auth::seal_session(p->session_key, s, p->cookie.name);
         s.id_token = std::move(id_token);
         ea_oidc_queue_session_cookie(r, p, q, sealed, &s);

@@ -165,6 +165,9 @@ ea_send(ngx_http_request_t *r, ngx_uint_t status, std::string_view body,
     }
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
+    if (body.empty()) {
+        r->header_only = 1;  /* an empty memory buffer is refused downstream */
+    }
     r->headers_out.content_type = type;
     r->headers_out.content_type_len = type.len;
     r->headers_out.content_type_lowcase = NULL;
