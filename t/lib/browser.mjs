@@ -15,6 +15,7 @@
 // CHROMIUM=/path/to/chrome overrides the binary.
 
 import fs from 'node:fs';
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -106,11 +107,28 @@ export async function bodyText(page) {
 }
 
 /**
- * GET `url` in the page's context (its cookies, like a navigation but
- * returning the answer); headers as given. { status, headers, body }.
- * maxRedirects 0: redirects are not followed.
+ * A request with the page's cookies for `url`, sent from node (no redirect
+ * followed: { status, headers, body }). *.edge.test goes to 127.0.0.1 with the
+ * name in Host, as the browser's resolver rule does. (Playwright's own
+ * APIRequestContext resolves names itself and knows nothing of *.edge.test.)
  */
-export async function pageRequest(page, url, { headers = {}, maxRedirects = 0, method = 'GET' } = {}) {
-  const res = await page.context().request.fetch(url, { method, headers, maxRedirects });
-  return { status: res.status(), headers: res.headers(), body: await res.text() };
+export async function pageRequest(page, url, { headers = {}, method = 'GET', body } = {}) {
+  const u = new URL(url);
+  const cookies = await page.context().cookies(url);
+  const hdrs = { Host: u.host, ...headers };
+  if (cookies.length) hdrs.Cookie = cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: LOCAL.test(u.hostname) ? '127.0.0.1' : u.hostname, port: u.port || 80, path: u.pathname + u.search, method, headers: hdrs, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }

@@ -9,6 +9,8 @@
 //   jar.set(url, 'edge_auth_session', 'x')          // plant / overwrite a cookie (host-only)
 //   const other = jar.clone();                      // another browser with the same cookies
 //   cookieJar([], { onResponse: (res) => ... })     // sees every response (collect cookie values)
+//   cookieJar([], { agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) })   // one kept-alive
+//                                                   // connection, as a browser (default: a new one per request)
 //
 // Any host name under .edge.test (and localhost) is connected to 127.0.0.1 with
 // the name in the Host header, so server names and cookie domains can be
@@ -55,7 +57,7 @@ function pathMatch(reqPath, cookiePath) {
 }
 
 /** onResponse(res): called with every response (e.g. to remember cookie values that must never be logged). */
-export function cookieJar(initial = [], { onResponse } = {}) {
+export function cookieJar(initial = [], { onResponse, agent = false } = {}) {
   // { name, value, domain, hostOnly, path, secure, expiresAt, httpOnly, sameSite, order }
   let cookies = initial.map((c) => ({ ...c }));
   let order = 0;
@@ -129,7 +131,8 @@ export function cookieJar(initial = [], { onResponse } = {}) {
           path: u.pathname + u.search,
           method,
           headers: hdrs,
-          agent: false,
+          agent,
+          maxHeaderSize: 1024 * 1024, // chunked session cookies: many large Set-Cookie headers
         },
         (res) => {
           const chunks = [];
@@ -201,7 +204,7 @@ export function cookieJar(initial = [], { onResponse } = {}) {
     clear() {
       cookies = [];
     },
-    clone: () => cookieJar(live(), { onResponse }),
+    clone: () => cookieJar(live(), { onResponse }), // a fresh connection per request
   };
   return jar;
 }
