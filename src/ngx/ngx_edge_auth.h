@@ -228,6 +228,8 @@ struct ea_ctx_t {
     ngx_flag_t            jwks_timed_out;
     void                 *session;        /* edge_auth::Session*, owned by the pool */
     void                 *oidc;           /* EaOidcRequest*, owned by the pool */
+    ngx_flag_t            parked;         /* in a wait list: phases run again
+                                             meanwhile (a write event) must wait */
 };
 
 /* ngx_edge_auth_module.cpp */

@@ -434,6 +434,10 @@ ea_access(ngx_http_request_t *r)
         ctx->introspect_waited = 0;
     }
 
+    if (ctx->parked) {
+        return NGX_AGAIN;  /* run by an event while it waits: keep waiting */
+    }
+
     switch (ctx->state) {
     case EaState::Waiting:
         return NGX_AGAIN;

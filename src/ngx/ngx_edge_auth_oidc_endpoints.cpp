@@ -634,6 +634,9 @@ ea_oidc_rewrite(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    if (ctx->parked) {
+        return NGX_DONE;  /* run by an event while it waits: keep waiting */
+    }
     EaOidcRequest *q = ea_oidc_request(r, ctx);
 
     switch (which) {

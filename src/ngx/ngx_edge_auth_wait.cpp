@@ -3,6 +3,9 @@
  * (a JWKS document, an introspection result ...). A parked request is held
  * by r->main->blocked, has its own deadline timer, and is resumed by
  * re-running its phases, where the handler looks for the value again.
+ * The phases may also run while it waits (a write event on the client
+ * connection runs r->write_event_handler): handlers see ctx->parked and
+ * keep waiting.
  *
  *   if (!have_value) return ea_wait_park(r, &list, 5000, &ctx->waited);
  *   ... when it arrives:  ea_wait_wake_all(&list);
@@ -25,6 +28,10 @@ static void
 ea_wait_resume(ngx_http_request_t *r)
 {
     ngx_connection_t *c = r->connection;
+    ea_ctx_t *ctx = ea_get_ctx(r);
+    if (ctx != NULL) {
+        ctx->parked = 0;
+    }
     r->main->blocked--;
     r->write_event_handler(r);
     ngx_http_run_posted_requests(c);
@@ -95,6 +102,10 @@ ea_wait_park(ngx_http_request_t *r, EaWaitList *list, ngx_msec_t timeout,
         ngx_add_timer(&list->poll_timer, list->poll_interval);
     }
     r->main->blocked++;
+    ea_ctx_t *ctx = ea_get_ctx(r);
+    if (ctx != NULL) {
+        ctx->parked = 1;
+    }
     /* notice a client that goes away while it waits */
     r->read_event_handler = ngx_http_test_reading;
     return NGX_AGAIN;
