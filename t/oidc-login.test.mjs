@@ -27,6 +27,7 @@ const skip = haveChromium() ? false : 'chromium is not installed (make deps)';
 let idp;
 let s;
 let browser;
+const seen = new Set(); // codes (from the browser's requests) and cookie values: never in the log
 let appPort; // app1.edge.test and app2.edge.test
 let faPort; // fa.edge.test: forward-auth with stock directives
 const app1 = (p = '/') => `http://app1.edge.test:${appPort}${p}`;
@@ -101,6 +102,21 @@ describe('login in Chromium against oidc-provider', { skip }, () => {
     }`,
     });
     browser = await startBrowser();
+    const newPage = browser.newPage;
+    browser.newPage = async () => {
+      const page = await newPage();
+      page.on('request', (req) => {
+        const code = new URL(req.url()).searchParams.get('code');
+        if (code) seen.add(code);
+      });
+      page.on('response', async (res) => {
+        for (const h of (await res.headersArray()).filter((x) => x.name.toLowerCase() === 'set-cookie')) {
+          const value = h.value.split(';')[0].split('=').slice(1).join('=');
+          if (value.length >= 16) seen.add(value);
+        }
+      });
+      return page;
+    };
   });
 
   after(async () => {
@@ -112,7 +128,8 @@ describe('login in Chromium against oidc-provider', { skip }, () => {
     }
     if (s) {
       const conf = idp.clients['edge-app'];
-      assertNoSecrets(s.ngx.errorLog(), [conf.secret, SESSION_SECRET, ...idp.issued()]);
+      assert.ok(seen.size >= 4 && idp.allTokens().length >= 6, 'codes, cookies and tokens were collected');
+      assertNoSecrets(s.ngx.errorLog(), [conf.secret, SESSION_SECRET, ...idp.allTokens(), ...seen]);
     }
   });
 

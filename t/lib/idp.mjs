@@ -36,6 +36,7 @@
 //   idp.issuer, idp.clients[id]          // the login clients by id ({ id, secret, method })
 //   idp.requests()                       // every POST /token: [{ headers, form, status }]
 //   idp.refreshGrants()                  // those with grant_type=refresh_token
+//   idp.allTokens()                      // every access, refresh and ID token handed out
 //   idp.account('alice')                 // the claims findAccount gives for login "alice"
 // The development login / consent pages (devInteractions) accept any login name
 // with any password; claims come from `accounts[login]`, defaults derived from the
@@ -205,6 +206,7 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false, 
 
   const requests = [];
   const issued = [];
+  const allTokens = []; // access, refresh and ID tokens of every /token answer
   const introspections = [];
   provider.use(async (ctx, next) => {
     const isToken = ctx.path === '/token' && ctx.method === 'POST';
@@ -234,6 +236,10 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false, 
         : undefined;
       const token = ctx.body && typeof ctx.body === 'object' ? ctx.body.access_token : undefined;
       if (token) issued.push(token);
+      for (const k of ['access_token', 'refresh_token', 'id_token']) {
+        const v = ctx.body && typeof ctx.body === 'object' ? ctx.body[k] : undefined;
+        if (v) allTokens.push(v);
+      }
     }
   });
   server.on('request', provider.callback());
@@ -258,6 +264,8 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false, 
     clients: { ...allClients, ...logins },
     /** Every POST /token seen: [{ headers, form, status }]. */
     requests: () => requests,
+    /** Every access, refresh and ID token /token handed out (issued() has the access tokens only). */
+    allTokens: () => [...allTokens],
     /** The refresh_token grants among them. */
     refreshGrants: () => requests.filter((r) => r.form?.grant_type === 'refresh_token'),
     /** The claims of login `id` (what findAccount answers). */
