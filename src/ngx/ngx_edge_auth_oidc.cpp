@@ -805,14 +805,30 @@ ea_session_zone_key(EaOidcProvider *p, std::string_view id)
 
 
 static std::string
-ea_session_redis_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view id)
+ea_redis_key(ngx_http_request_t *r, const char *kind, const std::string &what)
 {
     ea_main_conf_t *mcf = ea_main_conf(r);
-    edge_auth::Digest d = edge_auth::sha256("edge-auth oidc session\n" + p->name + "\n"
-                                            + std::string(id));
-    return mcf->redis->prefix + "session:"
+    edge_auth::Digest d = edge_auth::sha256(what);
+    return mcf->redis->prefix + kind
            + edge_auth::to_hex(std::string_view(reinterpret_cast<const char *>(d.data()),
                                                 d.size()));
+}
+
+
+std::string
+ea_oidc_session_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view id)
+{
+    return ea_redis_key(r, "session:", "edge-auth oidc session\n" + p->name + "\n"
+                                           + std::string(id));
+}
+
+
+std::string
+ea_oidc_index_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view kind,
+    std::string_view value)
+{
+    return ea_redis_key(r, "oidc-index:", "edge-auth oidc index\n" + p->name + "\n"
+                                              + std::string(kind) + "\n" + std::string(value));
 }
 
 
@@ -899,7 +915,7 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
             s = edge_auth::Result<Session>::failure("session cookie invalid");
             break;
         }
-        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", ea_session_redis_key(r, p, *value)});
+        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", ea_oidc_session_key(r, p, *value)});
         if (rc != NGX_OK) {
             return rc;
         }
@@ -970,7 +986,7 @@ ea_oidc_save_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         ea_oidc_queue_session_cookie(r, p, q, s.id, &s);
         return NGX_OK;
     case EaSessionStore::Redis: {
-        ngx_int_t rc = ea_oidc_redis(r, q, {"SET", ea_session_redis_key(r, p, s.id),
+        ngx_int_t rc = ea_oidc_redis(r, q, {"SET", ea_oidc_session_key(r, p, s.id),
                                             edge_auth::seal_session(p->session_key, s, s.id),
                                             "PX", std::to_string(left * 1000)});
         if (rc != NGX_OK) {
@@ -1005,7 +1021,7 @@ ea_oidc_end_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         if (p->store == EaSessionStore::Shm) {
             ea_zone_delete(p->zone, ea_session_zone_key(p, s.id));
         } else if (p->store == EaSessionStore::Redis && ea_redis_enabled()) {
-            ea_redis_command({"DEL", ea_session_redis_key(r, p, s.id)},
+            ea_redis_command({"DEL", ea_oidc_session_key(r, p, s.id)},
                              [](ea_redis_reply_t) {});
         }
     }
@@ -1136,6 +1152,90 @@ ea_oidc_login_redirect(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *
 
 /* ---- the `oidc` access method ------------------------------------------- */
 
+static edge_auth::Digest
+ea_oidc_refreshed_key(EaOidcProvider *p, std::string_view id)
+{
+    return edge_auth::sha256("edge-auth oidc refreshed\n" + p->name + "\n" + std::string(id));
+}
+
+
+static std::string
+ea_oidc_refresh_lock_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view id)
+{
+    return ea_redis_key(r, "oidc-refresh:", "edge-auth oidc refresh\n" + p->name + "\n"
+                                                + std::string(id));
+}
+
+
+/* With Redis, one refresh per session across the nodes too: SET NX elects
+ * the node that redeems the refresh token (a rotated one must never be
+ * redeemed twice); the others read the session again until it changed.
+ * NGX_DECLINED: this node refreshes; NGX_OK: another node did (q->session
+ * is its result), or it took too long and the token is still valid;
+ * NGX_ABORT: it took too long and the token expired; NGX_AGAIN: waiting. */
+static ngx_int_t
+ea_oidc_redis_refresh_lock(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q,
+    const edge_auth::Digest &zone_lock)
+{
+    Session &s = *q->session;
+    if (q->redis_lock == 0) {
+        ngx_int_t rc = ea_oidc_redis(r, q, {"SET", ea_oidc_refresh_lock_key(r, p, s.id),
+                                            std::to_string(ngx_pid), "NX", "PX",
+                                            std::to_string(p->timeout_ms + 2000)});
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        ea_redis_reply_t reply = std::move(q->call->redis);
+        q->call.reset();
+        /* Redis down: refresh here (the session cannot be saved there anyway) */
+        q->redis_lock = !reply.ok || (reply.value && *reply.value == "OK") ? 1 : 2;
+        if (!reply.ok) {
+            return NGX_DECLINED;
+        }
+    }
+
+    /* Read the session again: another node may have refreshed it just
+     * before we took the lock, or does so now (then every 100 ms). */
+    if (q->redis_poll_due || !q->redis_checked) {
+        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", ea_oidc_session_key(r, p, s.id)});
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        ea_redis_reply_t reply = std::move(q->call->redis);
+        q->call.reset();
+        q->redis_poll_due = 0;
+        q->redis_checked = true;
+        if (reply.ok && reply.value) {
+            auto fresh = edge_auth::open_session(p->session_key, *reply.value, s.id);
+            if (fresh && fresh->access_expires_at > s.access_expires_at) {
+                s = std::move(*fresh);
+                /* this node's other requests of the session take it too */
+                ea_zone_set(p->zone, ea_oidc_refreshed_key(p, s.id),
+                            edge_auth::seal_session(p->session_key, s, "refreshed:" + s.id),
+                            60 * 1000);
+                ea_zone_delete(p->zone, zone_lock);
+                if (q->redis_lock == 1) {
+                    ea_redis_command({"DEL", ea_oidc_refresh_lock_key(r, p, s.id)},
+                                     [](ea_redis_reply_t) {});
+                }
+                q->refresh_owner = false;
+                return NGX_OK;
+            }
+        }
+    }
+    if (q->redis_lock == 1) {
+        return NGX_DECLINED;
+    }
+    if (++q->redis_polls > (p->timeout_ms + 2000) / 100) {
+        ea_zone_delete(p->zone, zone_lock);
+        q->refresh_owner = false;
+        bool valid = s.access_expires_at == 0 || s.access_expires_at > ea_now_s();
+        return valid ? NGX_OK : NGX_ABORT;
+    }
+    return ea_wait_park(r, &q->refresh_wait, 100, &q->redis_poll_due);
+}
+
+
 /* Refresh the access token: one refresh per session at a time across the
  * workers (a zone marker); the others wait for its result, which is left in
  * the zone for a minute so that requests still carrying the old cookie use
@@ -1147,8 +1247,7 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     Session &s = *q->session;
     std::string idn = s.id;
     edge_auth::Digest lock = edge_auth::sha256("edge-auth oidc refresh\n" + p->name + "\n" + idn);
-    edge_auth::Digest done = edge_auth::sha256("edge-auth oidc refreshed\n" + p->name + "\n"
-                                               + idn);
+    edge_auth::Digest done = ea_oidc_refreshed_key(p, idn);
     std::string aad = "refreshed:" + idn;
     bool still_valid = s.access_expires_at == 0 || s.access_expires_at > ea_now_s();
 
@@ -1182,6 +1281,16 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         q->refresh_owner = true;
     }
 
+    if (p->store == EaSessionStore::Redis) {
+        ngx_int_t rc = ea_oidc_redis_refresh_lock(r, p, q, lock);
+        if (rc == NGX_ABORT) {
+            return NGX_DECLINED;
+        }
+        if (rc != NGX_DECLINED) {
+            return rc;  /* waiting for another node, or its result is here */
+        }
+    }
+
     ngx_int_t rc = ea_oidc_http(r, q, edge_auth::build_refresh_request(
                                     p->ep, p->client, s.refresh_token),
                                 p->timeout_ms, p->ca_file);
@@ -1203,6 +1312,9 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         return NGX_DECLINED;
     }
     edge_auth::apply_refresh(s, t, ea_now_s());
+    if (q->redis_lock == 1) {
+        ea_redis_command({"DEL", ea_oidc_refresh_lock_key(r, p, idn)}, [](ea_redis_reply_t) {});
+    }
     ea_zone_set(p->zone, done, edge_auth::seal_session(p->session_key, s, aad), 60 * 1000);
     ea_zone_delete(p->zone, lock);
     ea_log(r, NGX_LOG_INFO,

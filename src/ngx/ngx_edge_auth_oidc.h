@@ -109,6 +109,10 @@ struct EaOidcRequest {
     bool refresh_owner = false;
     bool refresh_waited = false;
     EaWaitList refresh_wait;
+    int redis_lock = 0;                       /* 0 not asked, 1 ours, 2 another node's */
+    int redis_polls = 0;
+    bool redis_checked = false;               /* the session was read again once */
+    ngx_flag_t redis_poll_due = 0;
 
     /* callback */
     EaCallbackStep step = EaCallbackStep::Start;
@@ -123,6 +127,8 @@ struct EaOidcRequest {
     /* back-channel logout: the body was read asynchronously */
     bool body_waiting = false;
     bool body_read = false;
+    bool logout_accepted = false;             /* verified, markers set */
+    std::string logout_index;                 /* Redis index of the sessions to end */
 };
 
 EaOidcRequest *ea_oidc_request(ngx_http_request_t *r, ea_ctx_t *ctx);
@@ -160,6 +166,11 @@ std::vector<std::pair<std::string_view, std::string_view>> ea_request_cookies(
 ngx_shm_zone_t *ea_oidc_zone(EaOidcProvider *p);
 edge_auth::Digest ea_oidc_ended_key(EaOidcProvider *p, std::string_view kind,
     std::string_view value);
+/* Redis: the sessions of one OP session (sid) or user (sub), ids joined by
+ * ',' (APPEND is atomic), for back-channel logout across nodes. */
+std::string ea_oidc_index_key(ngx_http_request_t *r, EaOidcProvider *p,
+    std::string_view kind, std::string_view value);
+std::string ea_oidc_session_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view id);
 void ea_oidc_log(ngx_http_request_t *r, ngx_uint_t level, EaOidcProvider *p,
     const char *what, std::string_view detail);
 

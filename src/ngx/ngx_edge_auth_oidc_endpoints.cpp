@@ -344,6 +344,20 @@ ea_callback(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q, ea_ctx_t
         }
 
         case EaCallbackStep::Done: {
+            if (p->store == EaSessionStore::Redis && ea_redis_enabled()) {
+                /* index the session for back-channel logout on any node */
+                const Session &s = *q->session;
+                std::string ms = std::to_string(p->policy.lifetime * 1000);
+                for (const auto &[kind, value] : {std::pair<const char *, const std::string *>{
+                                                      "sid", &s.sid},
+                                                  {"sub", &s.sub}})
+                {
+                    if (value->empty()) continue;
+                    std::string key = ea_oidc_index_key(r, p, kind, *value);
+                    ea_redis_command({"APPEND", key, s.id + ","}, [](ea_redis_reply_t) {});
+                    ea_redis_command({"PEXPIRE", key, ms}, [](ea_redis_reply_t) {});
+                }
+            }
             edge_auth::CookieAttributes a = p->cookie;
             a.name = q->state_cookie;
             a.domain.clear();
@@ -479,6 +493,9 @@ ea_userinfo(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 
 /* ---- back-channel logout ------------------------------------------------ */
 
+static ngx_int_t ea_logout_sessions(ngx_http_request_t *r, EaOidcProvider *p,
+    EaOidcRequest *q);
+
 static void
 ea_body_read(ngx_http_request_t *r) noexcept
 {
@@ -526,6 +543,9 @@ ea_backchannel_logout(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
         return ea_oidc_send(r, q, NGX_HTTP_BAD_REQUEST,
                             "{\"error\":\"invalid_request\"}\n", {}, "application/json");
     };
+    if (q->logout_accepted) {
+        return ea_logout_sessions(r, p, q);
+    }
     std::optional<std::string> token = edge_auth::query_get(body, "logout_token");
     if (!token || token->empty()) {
         return bad("no logout_token", "");
@@ -580,6 +600,45 @@ ea_backchannel_logout(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
     ea_log(r, NGX_LOG_INFO,
                   "edge_auth: oidc provider \"%s\": back-channel logout (%s)",
                   p->name.c_str(), target->sid.empty() ? "sub" : "sid");
+    q->logout_accepted = true;
+    if (p->store == EaSessionStore::Redis) {
+        q->logout_index = target->sid.empty() ? ea_oidc_index_key(r, p, "sub", target->sub)
+                                              : ea_oidc_index_key(r, p, "sid", target->sid);
+    }
+    return ea_logout_sessions(r, p, q);
+}
+
+
+/* The zone markers end the sessions on this node; with Redis, the sessions
+ * themselves are deleted, so every node sees them end. */
+static ngx_int_t
+ea_logout_sessions(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
+{
+    if (!q->logout_index.empty() && ea_redis_enabled()) {
+        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", q->logout_index});
+        if (rc != NGX_OK) {
+            return ea_parked(rc);
+        }
+        ea_redis_reply_t reply = std::move(q->call->redis);
+        q->call.reset();
+        if (!reply.ok) {
+            ea_oidc_log(r, NGX_LOG_ERR, p, "back-channel logout: session store unavailable",
+                        "redis");
+            return ea_oidc_send(r, q, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "503 session store unavailable\n");
+        }
+        std::vector<std::string> del = {"DEL", q->logout_index};
+        std::string_view ids = reply.value ? std::string_view(*reply.value) : "";
+        while (!ids.empty()) {
+            size_t comma = ids.find(',');
+            std::string_view id = ids.substr(0, comma);
+            if (!id.empty() && del.size() < 1000) {
+                del.push_back(ea_oidc_session_key(r, p, id));
+            }
+            ids = comma == std::string_view::npos ? "" : ids.substr(comma + 1);
+        }
+        ea_redis_command(std::move(del), [](ea_redis_reply_t) {});
+    }
     return ea_oidc_send(r, q, NGX_HTTP_OK, "");
 }
 
