@@ -823,7 +823,7 @@ describe('with the fake OP', () => {
     it('session_lifetime ends a session', async () => {
       const { jar, ...r } = await login('/private/', { which: 3 });
       assertLoggedIn(r, '/private/', 3);
-      await sleep(3500);
+      await sleep(4200); // lifetime 3 s, counted in whole seconds
       loginRedirect(await jar.get(url('/private/', 3)), `${op.issuer}/authorize`);
     });
   });
