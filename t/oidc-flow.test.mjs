@@ -7,6 +7,7 @@
 //   Connect headers (connect_jwt_secret), the session and state cookies
 //   stripped before the backend, X-Forwarded-Host/-Proto not trusted by default;
 // - unauth_action auto / redirect / 401 (XHR, Sec-Fetch-Mode, Accept, POST);
+// - edge_auth jwt oidc: Bearer JWT for API clients, the session for browsers;
 // - tampered and replayed state, a callback without its state cookie, a state
 //   cookie tampered with or moved, the OP's error=access_denied, token endpoint
 //   failures;
@@ -50,6 +51,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const CLIENT_ID = 'edge-login';
 const CLIENT_SECRET = `cs-${crypto.randomBytes(18).toString('base64url')}`;
 const CONNECT_SECRET = `cj-${crypto.randomBytes(24).toString('base64url')}`;
+const JWT_SECRET = `js-${crypto.randomBytes(30).toString('base64url')}`;
 
 let op;
 let s;
@@ -104,6 +106,7 @@ async function startAll() {
         listen 127.0.0.1:${ports[0]};
         large_client_header_buffers 4 64k;
         ${oidcLoc('/private/', 'op', 'edge_auth_upstream_header X-Edge-Name $edge_auth_claim_name;')}
+        ${oidcLoc('/mixed/', 'op', `edge_auth_jwt_secret ${JWT_SECRET};`, { method: 'jwt oidc' })}
         location /plain/ { proxy_pass http://backend; }
     }
     server {
@@ -419,6 +422,40 @@ describe('with the fake OP', () => {
       assert.equal(jar.value(url('/'), COOKIE), undefined);
       loginRedirect(await jar.get(url('/private/')), `${op.issuer}/authorize`);
       assert.equal((await jar.get(url('/oauth2/auth'))).status, 401);
+    });
+  });
+
+  // ---------------------------------------------------------------------------
+  describe('edge_auth jwt oidc', () => {
+    const hs256 = (claims, secret = JWT_SECRET) =>
+      new jose.SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+    it('an API client with a Bearer JWT is admitted without a session', async () => {
+      const token = await hs256({ sub: 'api-client' });
+      cookieValues.add(token);
+      const res = await newJar().get(url('/mixed/x'), { Authorization: `Bearer ${token}`, Accept: 'application/json' });
+      assert.equal(res.status, 200, res.body);
+      const seen = res.json();
+      assert.equal(seen.headers['x-edge-user'], 'api-client');
+      assert.match(seen.headers['x-edge-method'] ?? '', /jwt/);
+    });
+    it('a bad Bearer JWT is a 401, never a login redirect', async () => {
+      const token = await hs256({ sub: 'api-client' }, 'x'.repeat(40));
+      cookieValues.add(token);
+      const hits = s.echo.hits();
+      const res = await newJar().get(url('/mixed/x'), { Authorization: `Bearer ${token}` });
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.location, undefined);
+      assert.equal(s.echo.hits(), hits);
+    });
+    it('a browser without credentials logs in; then its session is used', async () => {
+      const jar = newJar();
+      loginRedirect(await jar.get(url('/mixed/')), `${op.issuer}/authorize`);
+      const { res, chain } = await jar.follow(url('/mixed/page'));
+      assert.deepEqual(chain.map((r) => r.status), [302, 302, 302, 200]);
+      assert.equal(res.json().headers['x-edge-user'], 'alice');
+      assert.match(res.json().headers['x-edge-method'] ?? '', /oidc/);
+      const xhr = await newJar().get(url('/mixed/'), { 'X-Requested-With': 'XMLHttpRequest' });
+      assert.equal(xhr.status, 401);
     });
   });
 
@@ -886,7 +923,7 @@ describe('with the fake OP', () => {
       const log = s.ngx.errorLog() + confOutputs.join('\n');
       const issued = op.issued().filter((t) => !t.startsWith('code-'));
       assert.ok(issued.length > 10 && cookieValues.size > 10, 'the tests above ran');
-      assertNoSecrets(log, [CLIENT_SECRET, SESSION_SECRET, CONNECT_SECRET, ...issued, ...cookieValues]);
+      assertNoSecrets(log, [CLIENT_SECRET, SESSION_SECRET, CONNECT_SECRET, JWT_SECRET, ...issued, ...cookieValues]);
     });
     it('holds no authorization code', () => {
       const log = s.ngx.errorLog();
