@@ -227,11 +227,11 @@ describe('login in Chromium against oidc-provider', { skip }, () => {
     const page = await browser.newPage();
     await page.goto(app1('/private/'));
     await opLogin(page, 'alice');
-    const authorizeBefore = idp.requests().length;
+    const tokenRequestsBefore = idp.requests().length;
     const seen = await open(page, app2('/private/two'));
     assert.equal(page.url(), app2('/private/two'), 'no trip to the OP');
     assert.equal(seen?.headers['x-auth-request-user'], 'alice');
-    assert.equal(idp.requests().length, authorizeBefore, 'no token request for app2');
+    assert.equal(idp.requests().length, tokenRequestsBefore, 'no token request for app2');
     // sign out on app2 ends it on app1 too (one cookie)
     await page.goto(app2('/oauth2/sign_out?rd=/bye/'));
     if (page.url().startsWith(idp.issuer)) await opConfirmLogout(page);

@@ -6,6 +6,8 @@
 //   await page.goto('http://app1.edge.test:8080/private/');
 //   await opLogin(page, 'alice');                    // oidc-provider's dev login form + consent
 //   await page.waitForURL(/app1\.edge\.test/);
+//   await opConfirmLogout(page);                     // "Yes, sign me out" at /session/end
+//   const res = await pageRequest(page, url);        // the page's cookies, no redirect followed
 //   await browser.close();
 //
 // Every *.edge.test name resolves to 127.0.0.1 (--host-resolver-rules), so
