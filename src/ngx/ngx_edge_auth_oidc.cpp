@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <new>
+#include <unordered_map>
 
 #include "core/aead.h"
 #include "core/crypto.h"
@@ -880,6 +881,32 @@ ea_session_ended(EaOidcProvider *p, const Session &s)
 }
 
 
+/* Decrypting and decoding a session is most of its cost per request; the
+ * same sealed bytes always open to the same session, so each worker keeps
+ * the last ones it opened (bounded; cleared when full). Expiry and the
+ * ended markers are still checked on every request. */
+static edge_auth::Result<Session>
+ea_open_session_cached(EaOidcProvider *p, std::string_view sealed, std::string_view aad)
+{
+    static std::unordered_map<std::string, Session> opened;
+    std::string key;
+    key.reserve(p->name.size() + aad.size() + sealed.size() + 2);
+    key.append(p->name).append(1, '\n').append(aad).append(1, '\n').append(sealed);
+    auto it = opened.find(key);
+    if (it != opened.end()) {
+        return it->second;
+    }
+    edge_auth::Result<Session> s = edge_auth::open_session(p->session_key, sealed, aad);
+    if (s) {
+        if (opened.size() >= 1024) {
+            opened.clear();
+        }
+        opened.emplace(std::move(key), *s);
+    }
+    return s;
+}
+
+
 ngx_int_t
 ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
@@ -897,14 +924,14 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     edge_auth::Result<Session> s = edge_auth::Result<Session>::failure("no session");
     switch (p->store) {
     case EaSessionStore::Cookie:
-        s = edge_auth::open_session(p->session_key, *value, p->cookie.name);
+        s = ea_open_session_cached(p, *value, p->cookie.name);
         break;
     case EaSessionStore::Shm: {
         std::string sealed;
         if (ea_session_id_syntax(*value)
             && ea_zone_get(p->zone, ea_session_zone_key(p, *value), &sealed))
         {
-            s = edge_auth::open_session(p->session_key, sealed, *value);
+            s = ea_open_session_cached(p, sealed, *value);
         } else {
             s = edge_auth::Result<Session>::failure("session not found");
         }
@@ -929,7 +956,7 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
             return NGX_DONE;
         }
         if (reply.value) {
-            s = edge_auth::open_session(p->session_key, *reply.value, *value);
+            s = ea_open_session_cached(p, *reply.value, *value);
         } else {
             s = edge_auth::Result<Session>::failure("session not found");
         }
