@@ -1306,6 +1306,8 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
                                 static_cast<ngx_msec_t>(p->timeout_ms + 1000), NULL);
         }
         q->refresh_owner = true;
+        /* an older result must not wake this refresh's waiters */
+        ea_zone_delete(p->zone, done);
     }
 
     if (p->store == EaSessionStore::Redis) {
@@ -1339,15 +1341,18 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         return NGX_DECLINED;
     }
     edge_auth::apply_refresh(s, t, ea_now_s());
-    if (q->redis_lock == 1) {
-        ea_redis_command({"DEL", ea_oidc_refresh_lock_key(r, p, idn)}, [](ea_redis_reply_t) {});
-    }
     ea_zone_set(p->zone, done, edge_auth::seal_session(p->session_key, s, aad), 60 * 1000);
     ea_zone_delete(p->zone, lock);
     ea_log(r, NGX_LOG_INFO,
                   "edge_auth: oidc provider \"%s\": session access token refreshed",
                   p->name.c_str());
     rc = ea_oidc_save_session(r, p, q);
+    if (q->redis_lock == 1) {
+        /* after the SET of the session on the same connection: a node
+         * that takes the lock next reads the refreshed session */
+        ea_redis_command({"DEL", ea_oidc_refresh_lock_key(r, p, idn)}, [](ea_redis_reply_t) {});
+        q->redis_lock = 0;
+    }
     if (rc == NGX_AGAIN) {
         q->save_pending = true;
         return NGX_AGAIN;
