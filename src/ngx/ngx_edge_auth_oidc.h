@@ -129,6 +129,7 @@ struct EaOidcRequest {
     bool body_read = false;
     bool logout_accepted = false;             /* verified, markers set */
     std::string logout_index;                 /* Redis index of the sessions to end */
+    std::vector<std::string> logout_del;      /* DEL of those sessions, once read */
 };
 
 EaOidcRequest *ea_oidc_request(ngx_http_request_t *r, ea_ctx_t *ctx);

@@ -614,7 +614,21 @@ ea_backchannel_logout(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
 static ngx_int_t
 ea_logout_sessions(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
-    if (!q->logout_index.empty() && ea_redis_enabled()) {
+    if (!q->logout_del.empty()) {
+        /* answer once Redis has deleted them: every node sees them end */
+        ngx_int_t rc = ea_oidc_redis(r, q, q->logout_del);
+        if (rc != NGX_OK) {
+            return ea_parked(rc);
+        }
+        bool ok = q->call->redis.ok;
+        q->call.reset();
+        if (!ok) {
+            ea_oidc_log(r, NGX_LOG_ERR, p, "back-channel logout: session store unavailable",
+                        "redis");
+            return ea_oidc_send(r, q, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "503 session store unavailable\n");
+        }
+    } else if (!q->logout_index.empty() && ea_redis_enabled()) {
         ngx_int_t rc = ea_oidc_redis(r, q, {"GET", q->logout_index});
         if (rc != NGX_OK) {
             return ea_parked(rc);
@@ -637,7 +651,8 @@ ea_logout_sessions(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
             }
             ids = comma == std::string_view::npos ? "" : ids.substr(comma + 1);
         }
-        ea_redis_command(std::move(del), [](ea_redis_reply_t) {});
+        q->logout_del = std::move(del);
+        return ea_logout_sessions(r, p, q);
     }
     return ea_oidc_send(r, q, NGX_HTTP_OK, "");
 }
