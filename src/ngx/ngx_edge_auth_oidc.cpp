@@ -1504,27 +1504,37 @@ ea_oidc_unauthenticated(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx
 
 /* ---- identity upstream -------------------------------------------------- */
 
-std::string_view
-ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
+bool
+ea_oidc_claim_of(const Session &s, std::string_view name, std::string *buf)
 {
-    const Session *s = static_cast<const Session *>(ctx->session);
     if (name == "email") {
-        *buf = s->email;
+        *buf = s.email;
     } else if (name == "groups") {
         buf->clear();
-        for (const std::string &g : s->groups) {
+        for (const std::string &g : s.groups) {
             if (!buf->empty()) *buf += ',';
             *buf += g;
         }
     } else if (name == "sub") {
-        *buf = s->sub;
+        *buf = s.sub;
     } else if (name == "preferred_username") {
-        *buf = s->preferred_username;
+        *buf = s.preferred_username;
     } else if (name == "name") {
-        *buf = s->name;
+        *buf = s.name;
     } else if (name == "picture") {
-        *buf = s->picture;
+        *buf = s.picture;
     } else {
+        return false;
+    }
+    return true;
+}
+
+
+std::string_view
+ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
+{
+    const Session *s = static_cast<const Session *>(ctx->session);
+    if (!ea_oidc_claim_of(*s, name, buf)) {
         auto *q = static_cast<EaOidcRequest *>(ctx->oidc);
         if (q == NULL) {
             return {};

@@ -172,6 +172,9 @@ edge_auth::Digest ea_oidc_ended_key(EaOidcProvider *p, std::string_view kind,
 std::string ea_oidc_index_key(ngx_http_request_t *r, EaOidcProvider *p,
     std::string_view kind, std::string_view value);
 std::string ea_oidc_session_key(ngx_http_request_t *r, EaOidcProvider *p, std::string_view id);
+/* The session's own identity fields (email, groups joined with ',', sub,
+ * preferred_username, name, picture); false for any other claim. */
+bool ea_oidc_claim_of(const edge_auth::Session &s, std::string_view name, std::string *buf);
 void ea_oidc_log(ngx_http_request_t *r, ngx_uint_t level, EaOidcProvider *p,
     const char *what, std::string_view detail);
 

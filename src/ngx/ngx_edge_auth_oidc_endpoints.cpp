@@ -423,8 +423,10 @@ ea_session_usable(EaOidcProvider *p, const Session &s)
 }
 
 
+/* NGX_OK: q->session is usable; else what the endpoint returns (it waits,
+ * or a 401 was sent). */
 static ngx_int_t
-ea_forward_auth(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
+ea_usable_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
     ngx_int_t rc = ea_oidc_load_session(r, p, q);
     if (rc != NGX_OK) {
@@ -433,12 +435,20 @@ ea_forward_auth(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     if (!q->session || !ea_session_usable(p, *q->session)) {
         return ea_oidc_send(r, q, NGX_HTTP_UNAUTHORIZED, "401 Unauthorized\n");
     }
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ea_forward_auth(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
+{
+    ngx_int_t rc = ea_usable_session(r, p, q);
+    if (rc != NGX_OK) {
+        return rc;
+    }
     const Session &s = *q->session;
     std::string groups;
-    for (const std::string &g : s.groups) {
-        if (!groups.empty()) groups += ',';
-        groups += g;
-    }
+    ea_oidc_claim_of(s, "groups", &groups);
     const std::pair<const char *, const std::string *> headers[] = {
         {"X-Auth-Request-User", &s.user},
         {"X-Auth-Request-Email", &s.email},
@@ -461,12 +471,9 @@ ea_forward_auth(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 static ngx_int_t
 ea_userinfo(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
-    ngx_int_t rc = ea_oidc_load_session(r, p, q);
+    ngx_int_t rc = ea_usable_session(r, p, q);
     if (rc != NGX_OK) {
-        return ea_parked(rc);
-    }
-    if (!q->session || !ea_session_usable(p, *q->session)) {
-        return ea_oidc_send(r, q, NGX_HTTP_UNAUTHORIZED, "401 Unauthorized\n");
+        return rc;
     }
     const Session &s = *q->session;
     edge_auth::JsonPtr doc(json_object());
