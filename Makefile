@@ -100,7 +100,17 @@ test: deps
 run: deps all
 	@bash conf-examples/run-demo.sh
 
+# The session scenario compares with Apache + mod_auth_openidc (not needed by the tests).
+BENCH_PACKAGES := apache2 libapache2-mod-auth-openidc
+
 bench: deps all
+	@missing=$$(for p in $(BENCH_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 	@bash bench/run
 
 clean:
