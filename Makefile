@@ -110,6 +110,7 @@ bench: deps all
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  service apache2 stop >/dev/null 2>&1 || true; \
 	fi
 	@bash bench/run
 
