@@ -275,6 +275,7 @@ void ea_http_exit_process() noexcept;
 /* A REF argument (literal, file:, env:), or a time; false after logging. */
 bool ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out);
 bool ea_conf_msec(ngx_conf_t *cf, ngx_str_t *arg, int64_t *out);
+bool ea_conf_nargs(ngx_conf_t *cf, ngx_uint_t min, ngx_uint_t max);
 char *ea_conf_oauth_client(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
 EaOAuthClient *ea_oauth_find(ea_main_conf_t *mcf, ngx_str_t *name);
 ngx_int_t ea_oauth_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
@@ -370,7 +371,7 @@ ngx_int_t ea_oidc_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf);
 ngx_int_t ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
 /* A request without a session: 302 to the provider, or 401 (unauth_action). */
 ngx_int_t ea_oidc_unauthenticated(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
-bool ea_oidc_has_session_cookie(ngx_http_request_t *r, EaOidcProvider *p);
+bool ea_oidc_has_session_cookie(ngx_http_request_t *r, EaOidcProvider *p, ea_ctx_t *ctx);
 ngx_int_t ea_oidc_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx);
 std::string_view ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf);
 ngx_int_t ea_oidc_rewrite_handler(ngx_http_request_t *r) noexcept;

@@ -298,7 +298,7 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
             ctx->auth_store = lcf->introspection;
             return ea_introspect_authenticate(r, lcf, ctx, auth.credentials);
         }
-        if (method == EA_METHOD_OIDC && ea_oidc_has_session_cookie(r, lcf->oidc)) {
+        if (method == EA_METHOD_OIDC && ea_oidc_has_session_cookie(r, lcf->oidc, ctx)) {
             ctx->method = method;
             ctx->auth_store = lcf->oidc;
             ngx_int_t rc = ea_oidc_authenticate(r, lcf, ctx);

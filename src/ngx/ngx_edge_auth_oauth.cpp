@@ -170,6 +170,20 @@ ea_conf_ref(ngx_conf_t *cf, ngx_str_t *arg, std::string *out)
 }
 
 
+/* A line inside a block ({ ... }) with min..max arguments after its name. */
+bool
+ea_conf_nargs(ngx_conf_t *cf, ngx_uint_t min, ngx_uint_t max)
+{
+    ngx_str_t *v = static_cast<ngx_str_t *>(cf->args->elts);
+    ngx_uint_t n = cf->args->nelts - 1;
+    if (n < min || n > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid number of arguments in \"%V\"", &v[0]);
+        return false;
+    }
+    return true;
+}
+
+
 bool
 ea_conf_msec(ngx_conf_t *cf, ngx_str_t *arg, int64_t *out)
 {
@@ -194,14 +208,7 @@ ea_oauth_param(ngx_conf_t *cf, ngx_command_t *dummy, void *conf) noexcept
         ngx_uint_t n = cf->args->nelts;
         std::string_view name = ea_sv(v[0]);
 
-        auto want = [&](ngx_uint_t min, ngx_uint_t max) {
-            if (n - 1 < min || n - 1 > max) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid number of arguments in \"%V\"", &v[0]);
-                return false;
-            }
-            return true;
-        };
+        auto want = [cf](ngx_uint_t min, ngx_uint_t max) { return ea_conf_nargs(cf, min, max); };
 
         if (name == "token_url") {
             if (!want(1, 1)) return static_cast<char *>(NGX_CONF_ERROR);

@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <new>
-#include <unordered_map>
 
 #include "core/aead.h"
 #include "core/crypto.h"
@@ -132,14 +131,7 @@ ea_oidc_param(ngx_conf_t *cf, ngx_command_t *dummy, void *conf) noexcept
         std::string_view name = ea_sv(v[0]);
         char *const error = static_cast<char *>(NGX_CONF_ERROR);
 
-        auto want = [&](ngx_uint_t min, ngx_uint_t max) {
-            if (n - 1 < min || n - 1 > max) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid number of arguments in \"%V\"", &v[0]);
-                return false;
-            }
-            return true;
-        };
+        auto want = [cf](ngx_uint_t min, ngx_uint_t max) { return ea_conf_nargs(cf, min, max); };
         auto url = [&](std::string *out) {
             if (!want(1, 1)) return false;
             if (!ea_is_http_url(ea_sv(v[1]))) {
@@ -705,24 +697,29 @@ ea_oidc_redis(ngx_http_request_t *r, EaOidcRequest *q, std::vector<std::string> 
 
 /* ---- cookies ------------------------------------------------------------ */
 
-std::vector<std::pair<std::string_view, std::string_view>>
-ea_request_cookies(ngx_http_request_t *r, std::string *storage)
+const std::vector<std::pair<std::string_view, std::string_view>> &
+ea_oidc_cookies(ngx_http_request_t *r, EaOidcRequest *q)
 {
-    storage->clear();
+    if (q->cookies_parsed) {
+        return q->cookies;
+    }
+    std::string &text = q->cookie_text;
     for (ngx_list_part_t *part = &r->headers_in.headers.part; part; part = part->next) {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
             if (h[i].hash != 0 && h[i].key.len == 6
                 && ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6) == 0)
             {
-                if (!storage->empty()) {
-                    *storage += "; ";
+                if (!text.empty()) {
+                    text += "; ";
                 }
-                *storage += ea_sv(h[i].value);
+                text += ea_sv(h[i].value);
             }
         }
     }
-    return edge_auth::parse_cookies(*storage);
+    q->cookies = edge_auth::parse_cookies(text);
+    q->cookies_parsed = true;
+    return q->cookies;
 }
 
 
@@ -754,10 +751,9 @@ ea_is_state_cookie(std::string_view cookie, std::string_view name)
 
 
 bool
-ea_oidc_has_session_cookie(ngx_http_request_t *r, EaOidcProvider *p)
+ea_oidc_has_session_cookie(ngx_http_request_t *r, EaOidcProvider *p, ea_ctx_t *ctx)
 {
-    std::string storage;
-    for (const auto &c : ea_request_cookies(r, &storage)) {
+    for (const auto &c : ea_oidc_cookies(r, ea_oidc_request(r, ctx))) {
         if (ea_is_session_cookie(c.first, p->cookie.name)) {
             return true;
         }
@@ -784,9 +780,8 @@ static void
 ea_oidc_queue_session_cookie(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q,
     std::string_view value, const Session *s)
 {
-    std::string storage;
     std::vector<std::string_view> present;
-    for (const auto &c : ea_request_cookies(r, &storage)) {
+    for (const auto &c : ea_oidc_cookies(r, q)) {
         if (ea_is_session_cookie(c.first, p->cookie.name)) {
             present.push_back(c.first);
         }
@@ -888,20 +883,22 @@ ea_session_ended(EaOidcProvider *p, const Session &s)
 static edge_auth::Result<Session>
 ea_open_session_cached(EaOidcProvider *p, std::string_view sealed, std::string_view aad)
 {
-    static std::unordered_map<std::string, Session> opened;
-    std::string key;
-    key.reserve(p->name.size() + aad.size() + sealed.size() + 2);
-    key.append(p->name).append(1, '\n').append(aad).append(1, '\n').append(sealed);
-    auto it = opened.find(key);
-    if (it != opened.end()) {
-        return it->second;
+    auto it = p->opened.find(sealed);  /* a string_view: no copy of the cookie */
+    if (it != p->opened.end() && it->second->aad == aad) {
+        return it->second->session;
     }
     edge_auth::Result<Session> s = edge_auth::open_session(p->session_key, sealed, aad);
     if (s) {
-        if (opened.size() >= 1024) {
-            opened.clear();
+        if (it != p->opened.end()) {
+            p->opened.erase(it);  /* its key views the entry it owns */
         }
-        opened.emplace(std::move(key), *s);
+        if (p->opened.size() >= 1024) {
+            p->opened.clear();
+        }
+        auto entry = std::make_unique<EaOidcProvider::Opened>(
+            EaOidcProvider::Opened{std::string(sealed), std::string(aad), *s});
+        std::string_view key = entry->sealed;
+        p->opened.emplace(key, std::move(entry));
     }
     return s;
 }
@@ -913,9 +910,8 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     if (q->session_loaded) {
         return NGX_OK;
     }
-    std::string storage;
-    auto cookies = ea_request_cookies(r, &storage);
-    std::optional<std::string> value = edge_auth::join_chunks(cookies, p->cookie.name);
+    std::optional<std::string> value = edge_auth::join_chunks(ea_oidc_cookies(r, q),
+                                                              p->cookie.name);
     if (!value || value->empty()) {
         q->session_loaded = true;
         return NGX_OK;
@@ -1145,9 +1141,8 @@ ea_oidc_login_redirect(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *
     }
 
     /* at most three logins in progress per browser: drop the oldest */
-    std::string storage;
     std::vector<std::string_view> states;
-    for (const auto &c : ea_request_cookies(r, &storage)) {
+    for (const auto &c : ea_oidc_cookies(r, q)) {
         if (ea_is_state_cookie(c.first, p->cookie.name)) {
             states.push_back(c.first);
         }
@@ -1579,10 +1574,9 @@ ea_oidc_set_header(ngx_http_request_t *r, const char *name, std::string_view val
 
 /* The session cookies (and login state cookies) never reach the backend. */
 static ngx_int_t
-ea_oidc_strip_cookies(ngx_http_request_t *r, EaOidcProvider *p)
+ea_oidc_strip_cookies(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
-    std::string storage;
-    auto cookies = ea_request_cookies(r, &storage);
+    const auto &cookies = ea_oidc_cookies(r, q);
     std::string kept;
     bool changed = false;
     for (const auto &c : cookies) {
@@ -1612,7 +1606,7 @@ ea_oidc_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     if (p == NULL || s == NULL) {
         return NGX_OK;
     }
-    if (lcf->strip && ea_oidc_strip_cookies(r, p) != NGX_OK) {
+    if (lcf->strip && ea_oidc_strip_cookies(r, p, ea_oidc_request(r, ctx)) != NGX_OK) {
         return NGX_ERROR;
     }
     if (lcf->identity_headers

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/claims.h"
@@ -77,6 +78,14 @@ class EaOidcProvider {
     int64_t retry_at_ms = 0;
     std::string discovery_error;
     EaWaitList waiters;
+    /* sessions this worker opened, by their sealed bytes (see
+     * ea_open_session_cached); the key views the entry's own copy */
+    struct Opened {
+        std::string sealed;
+        std::string aad;
+        edge_auth::Session session;
+    };
+    std::unordered_map<std::string_view, std::unique_ptr<Opened>> opened;
 
     bool needs_discovery() const { return !issuer.empty(); }
 };
@@ -96,6 +105,11 @@ enum class EaCallbackStep { Start, Token, IdToken, Userinfo, Emails, Store, Done
 struct EaOidcRequest {
     std::shared_ptr<EaOidcCall> call;
     bool discovery_waited = false;
+
+    /* the request's cookies, parsed once (views into cookie_text) */
+    bool cookies_parsed = false;
+    std::string cookie_text;
+    std::vector<std::pair<std::string_view, std::string_view>> cookies;
 
     /* session of the request */
     bool session_loaded = false;
@@ -162,8 +176,9 @@ std::string ea_oidc_origin(ngx_http_request_t *r, EaOidcProvider *p);
 ngx_int_t ea_oidc_send(ngx_http_request_t *r, EaOidcRequest *q, ngx_uint_t status,
     std::string_view body, std::string_view location = {},
     std::string_view content_type = "text/plain");
-std::vector<std::pair<std::string_view, std::string_view>> ea_request_cookies(
-    ngx_http_request_t *r, std::string *storage);
+/* The Cookie header(s) of the request, parsed once per request. */
+const std::vector<std::pair<std::string_view, std::string_view>> &ea_oidc_cookies(
+    ngx_http_request_t *r, EaOidcRequest *q);
 ngx_shm_zone_t *ea_oidc_zone(EaOidcProvider *p);
 edge_auth::Digest ea_oidc_ended_key(EaOidcProvider *p, std::string_view kind,
     std::string_view value);

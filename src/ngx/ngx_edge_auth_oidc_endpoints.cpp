@@ -93,9 +93,8 @@ ea_callback_start(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
                                "missing or malformed state");
     }
     std::string name = edge_auth::state_cookie_name(p->cookie.name, state);
-    std::string storage;
     std::optional<std::string> sealed;
-    for (const auto &c : ea_request_cookies(r, &storage)) {
+    for (const auto &c : ea_oidc_cookies(r, q)) {
         if (c.first == name) {
             sealed.emplace(c.second);
         }
