@@ -843,6 +843,20 @@ describe('with the fake OP', () => {
         assert.equal(used.length, 1, `refresh grants: ${used.map((u) => u.status).join(', ')}`);
     });
 
+    it('a worker that has not fetched discovery yet waits for it, then refreshes (was: served without refresh)', async () => {
+      op.set({ expiresIn: 2 });
+      const { jar, ...r } = await login();
+      assertLoggedIn(r);
+      await s.ngx.reload();  // new workers: no discovery document yet
+      await sleep(2600);
+      const grants = op.refreshGrants().length;
+      const res = await jar.get(url('/private/after-reload'));
+      assert.equal(res.status, 200, res.body);
+      const used = op.refreshGrants().slice(grants);
+      assert.equal(used.length, 1, 'the expired token was refreshed');
+      assert.equal(res.json().headers['x-forwarded-access-token'], used[0].answer.access_token);
+    });
+
     it('a failed refresh: a browser logs in again, an API call gets 401', async () => {
       op.set({ expiresIn: 2 });
       const { jar, ...r } = await login();

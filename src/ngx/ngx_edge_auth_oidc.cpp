@@ -1420,7 +1420,14 @@ ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         st = s.access_expires_at != 0 && s.access_expires_at <= now && p->pass_access_token
                  ? SessionState::Expired : SessionState::Valid;
     }
-    if (st == SessionState::NeedsRefresh && !s.refresh_token.empty() && ea_oidc_ready(r, p, q) == NGX_OK) {
+    if (st == SessionState::NeedsRefresh && !s.refresh_token.empty()) {
+        /* this worker may not have the discovery document yet: wait for it */
+        rc = ea_oidc_ready(r, p, q);
+        if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+            return rc;
+        }
+    }
+    if (st == SessionState::NeedsRefresh && !s.refresh_token.empty() && rc == NGX_OK) {
         rc = ea_oidc_refresh(r, p, q);
         if (rc == NGX_AGAIN) {
             return rc;
