@@ -29,7 +29,7 @@ const std::array<MetricInfo, kMetricCount>& table() {
       {"edge_auth_jwks_fetches_total", "counter", "JWKS fetches by source URL and result.",
        {"source", "result"}},
       {"edge_auth_jwt_cache_hits_total", "counter",
-       "JWTs found already verified in the per-worker cache, by location.",
+       "JWTs found already verified in the shared cache, by location.",
        {"location"}},
       {"edge_auth_sessions_total", "counter",
        "Login sessions created, refreshed and ended, by provider.",
@@ -103,6 +103,23 @@ std::string_view method_label(std::string_view method) {
     if (m == method) return m;
   }
   return "other";
+}
+
+std::string url_label(std::string_view url) {
+  std::size_t cut = url.find_first_of("?#");
+  if (cut != std::string_view::npos) url = url.substr(0, cut);
+  std::size_t scheme = url.find("://");
+  std::size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+  std::size_t path = url.find('/', host);
+  std::string_view authority = url.substr(host, path == std::string_view::npos
+                                                    ? std::string_view::npos
+                                                    : path - host);
+  std::size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  std::string out(url.substr(0, host));
+  out.append(authority.substr(at + 1));
+  if (path != std::string_view::npos) out.append(url.substr(path));
+  return out;
 }
 
 std::string render_prometheus(std::vector<Sample> samples) {

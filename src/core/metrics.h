@@ -44,6 +44,10 @@ std::string series_key(Metric metric, std::initializer_list<std::string_view> va
 // The label for a request method (bounded: anything unusual is "other").
 std::string_view method_label(std::string_view method);
 
+// A URL as a label: scheme, host, port and path; user info, query and
+// fragment are dropped (they may hold credentials).
+std::string url_label(std::string_view url);
+
 struct Sample {
   Metric metric;
   std::string key;  // series_key

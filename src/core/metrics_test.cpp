@@ -42,6 +42,15 @@ TEST(Metrics, MethodLabelIsBounded) {
   EXPECT_EQ(method_label(""), "other");
 }
 
+TEST(Metrics, UrlLabelDropsUserInfoQueryAndFragment) {
+  EXPECT_EQ(url_label("https://idp.example/jwks.json"), "https://idp.example/jwks.json");
+  EXPECT_EQ(url_label("https://user:s3cret@idp.example:8443/keys?token=abc#x"),
+            "https://idp.example:8443/keys");
+  EXPECT_EQ(url_label("https://u:p@idp.example"), "https://idp.example");
+  EXPECT_EQ(url_label("http://idp.example/a@b"), "http://idp.example/a@b");
+  EXPECT_EQ(url_label(""), "");
+}
+
 TEST(Metrics, PrometheusTextGroupsByMetricAndSortsSeries) {
   std::string text = render_prometheus({
       {Metric::Sessions, series_key(Metric::Sessions, {"corp", "created"}), 2},

@@ -36,6 +36,7 @@ extern "C" {
 #include <vector>
 
 #include "core/crypto.h"
+#include "core/metrics.h"
 #include "core/result.h"
 #include "core/status.h"
 
@@ -49,6 +50,7 @@ struct OAuthClientConfig;
 }
 class EaJwksSource;
 class EaJwtVerifier;
+struct ea_loc_metrics_t;
 struct EaIntrospection;
 
 /* One edge_auth_jwt_keys: a file's keys (loaded now) or a URL's. */
@@ -196,6 +198,9 @@ struct ea_loc_conf_t {
     ngx_flag_t                 identity_headers;
     EaJwtVerifier             *jwt;              /* built when merged, with jwt on */
     EaIntrospection           *introspection;
+    ea_loc_metrics_t          *metrics;          /* per worker, at first use */
+    ngx_str_t                  status_file;      /* where edge_auth_status is */
+    ngx_uint_t                 status_line;      /* 0: not here */
 };
 
 /* Per-request state; lives in the request pool (found again after an
@@ -230,6 +235,10 @@ struct ea_ctx_t {
     void                 *oidc;           /* EaOidcRequest*, owned by the pool */
     ngx_flag_t            parked;         /* in a wait list: phases run again
                                              meanwhile (a write event) must wait */
+    ngx_flag_t            count_response; /* a response sent by client auth
+                                             (login redirect, 503) is counted
+                                             by ea_send: the request may be
+                                             gone once it returns */
 };
 
 /* ngx_edge_auth_module.cpp */
@@ -382,6 +391,31 @@ void ea_oidc_init_process(ea_main_conf_t *mcf);
 void ea_jwks_set_url(EaJwksSource *src, std::string_view url, int64_t timeout_ms,
     std::string_view ca_file);
 
+/* ngx_edge_auth_metrics.cpp: counters in the zone, edge_auth_status */
+struct EaCounter {
+    ngx_atomic_t *value = nullptr;  /* in the zone; found at first count */
+};
+enum ea_outcome_e : ngx_uint_t {
+    EA_OUTCOME_ALLOWED,
+    EA_OUTCOME_DENIED_401,
+    EA_OUTCOME_DENIED_403,
+    EA_OUTCOME_BYPASSED,
+    EA_OUTCOME_ERROR,
+    EA_OUTCOME_REDIRECT,   /* a browser sent to log in */
+};
+#define EA_OUTCOMES 6
+void ea_metrics_init_process(ngx_shm_zone_t *zone);
+void ea_count(EaCounter &counter, edge_auth::Metric metric,
+    std::initializer_list<std::string_view> labels);
+void ea_count_request(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_outcome_e outcome);
+void ea_count_response(ngx_http_request_t *r, ea_loc_conf_t *lcf, ngx_uint_t status);
+void ea_count_injection(ngx_http_request_t *r, ea_loc_conf_t *lcf, ngx_uint_t kind);
+void ea_count_jwt_cache_hit(ngx_http_request_t *r, ea_loc_conf_t *lcf);
+void ea_count_redis_error();
+char *ea_conf_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept;
+/* NGX_ERROR (logged) when another content handler took the location */
+ngx_int_t ea_status_merge(ngx_conf_t *cf, ea_loc_conf_t *conf);
+
 /* ngx_edge_auth_response.cpp */
 ngx_table_elt_t *ea_add_header_out(ngx_http_request_t *r, const char *name,
     std::string_view value);
@@ -414,6 +448,11 @@ void ea_zone_delete(ngx_shm_zone_t *zone, const edge_auth::Digest &key);
 bool ea_zone_add(ngx_shm_zone_t *zone, const edge_auth::Digest &key,
     std::string_view value, ngx_msec_t ttl);
 std::string_view ea_zone_secret(ngx_shm_zone_t *zone);
+/* Metric counters in the zone: found or created by (metric, series key). */
+ngx_atomic_t *ea_zone_series(ngx_shm_zone_t *zone, uint32_t metric, std::string_view key);
+void ea_zone_each_series(ngx_shm_zone_t *zone,
+    const std::function<void(uint32_t, std::string_view, uint64_t)> &visit);
+void ea_zone_usage(ngx_shm_zone_t *zone, size_t *size, size_t *free);
 
 /* Helpers to move between nginx strings and std::string_view. */
 static inline std::string_view

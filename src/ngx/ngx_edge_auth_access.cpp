@@ -339,11 +339,17 @@ ea_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
 static ngx_int_t
 ea_finish(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
 {
+    ctx->count_response = 0;  /* counted here, not again by ea_send */
     if (ctx->status == AuthStatus::Ok) {
         ctx->authenticated = 1;
         ctx->error.len = 0;
+        ea_count_request(r, lcf, EA_OUTCOME_ALLOWED);
         return NGX_OK;
     }
+    ngx_uint_t code = edge_auth::http_status(ctx->status);
+    ea_count_request(r, lcf, code == NGX_HTTP_UNAUTHORIZED ? EA_OUTCOME_DENIED_401
+                             : code == NGX_HTTP_FORBIDDEN  ? EA_OUTCOME_DENIED_403
+                                                           : EA_OUTCOME_ERROR);
 
     ctx->authenticated = 0;
     std::string_view why = ctx->detail.len ? ea_sv(ctx->detail) : edge_auth::reason(ctx->status);
@@ -452,13 +458,18 @@ ea_access(ngx_http_request_t *r)
         ctx->status = AuthStatus::Ok;
         ctx->bypassed = 1;
         ctx->authenticated = 1;
+        ea_count_request(r, lcf, EA_OUTCOME_BYPASSED);
         return NGX_OK;
     }
 
+    ctx->count_response = 1;
     ngx_int_t rc = ea_authenticate(r, lcf, ctx);
     if (rc == NGX_AGAIN || rc == NGX_DONE) {
-        return rc;  /* parked, or a response was sent (login redirect, 503) */
+        /* parked, or a response was sent (login redirect, 503) and counted;
+         * the request may be finalized: touch nothing */
+        return rc;
     }
+    ctx->count_response = 0;
     if (rc == NGX_ERROR) {
         ctx->status = AuthStatus::InternalError;
     }
@@ -476,6 +487,11 @@ ea_access_handler(ngx_http_request_t *r) noexcept
         ea_log(r, NGX_LOG_ERR, "edge_auth: access phase failed: %s", e.what());
     } catch (...) {
         ea_log(r, NGX_LOG_ERR, "edge_auth: access phase failed");
+    }
+    try {
+        ea_count_request(r, static_cast<ea_loc_conf_t *>(
+            ngx_http_get_module_loc_conf(r, ngx_http_edge_auth_module)), EA_OUTCOME_ERROR);
+    } catch (...) {
     }
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }

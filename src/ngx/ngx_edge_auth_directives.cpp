@@ -183,6 +183,10 @@ ngx_command_t ea_commands[] = {
       NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
       ea_conf_thread_pool, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL },
 
+    { ngx_string("edge_auth_status"),
+      NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+      ea_conf_status, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
     ngx_null_command
 };
 

@@ -408,6 +408,9 @@ ea_apply_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         if (rc != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+        if (values[i].len > 0 || inj->kind == EA_INJECT_BASIC) {
+            ea_count_injection(r, lcf, inj->kind);
+        }
     }
     return NGX_DECLINED;
 }

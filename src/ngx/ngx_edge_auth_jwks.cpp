@@ -44,6 +44,8 @@ class EaJwksSource {
     /* per worker */
     bool flight = false;
     EaWaitList waiters;
+    EaCounter fetched_ok;
+    EaCounter fetch_failed;
     edge_auth::Digest parsed_digest{};
     std::shared_ptr<const edge_auth::KeySet> parsed;
 
@@ -106,6 +108,8 @@ ea_jwks_fetched(EaJwksSource *src, edge_auth::HttpResponse resp)
             ea_zone_delete(src->zone, src->lock_key);
             src->parsed = std::move(keys);
             src->parsed_digest = edge_auth::sha256(resp.body);
+            ea_count(src->fetched_ok, edge_auth::Metric::JwksFetches,
+                     {edge_auth::url_label(src->url), "ok"});
             ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "edge_auth: jwks \"%s\" fetched, fresh for %Ls",
                           src->url.c_str(), static_cast<int64_t>(fresh / 1000));
@@ -119,6 +123,8 @@ ea_jwks_fetched(EaJwksSource *src, edge_auth::HttpResponse resp)
         error = "HTTP " + std::to_string(resp.status);
     }
 
+    ea_count(src->fetch_failed, edge_auth::Metric::JwksFetches,
+             {edge_auth::url_label(src->url), "error"});
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                   "edge_auth: jwks \"%s\" fetch failed: %s%s", src->url.c_str(),
                   error.c_str(), ea_zone_get(src->zone, src->doc_key, NULL)

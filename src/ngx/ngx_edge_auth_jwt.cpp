@@ -257,6 +257,7 @@ ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
     if (ea_zone_get(mcf->zone, cache_key, &payload)) {
         auto claims = Claims::from_json(payload);
         if (claims) {
+            ea_count_jwt_cache_hit(r, lcf);
             std::string_view why;
             if (!ea_jwt_check_time(v, *claims, now_s, &why)) {
                 return ea_jwt_deny(ctx, why);

@@ -247,6 +247,10 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         return static_cast<char *>(NGX_CONF_ERROR);
     }
 
+    if (ea_status_merge(cf, conf) != NGX_OK) {
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
     if (conf->oidc_name.len == 0) {
         conf->oidc_name = prev->oidc_name;
         conf->oidc_file = prev->oidc_file;
@@ -417,6 +421,7 @@ ea_init_process(ngx_cycle_t *cycle) noexcept
     }
     ea_main_conf_t *mcf = static_cast<ea_main_conf_t *>(
         ngx_http_cycle_get_module_main_conf(cycle, ngx_http_edge_auth_module));
+    ea_metrics_init_process(mcf ? mcf->zone : NULL);
     if (ea_redis_init_process(cycle, mcf ? mcf->redis : NULL) != NGX_OK) {
         return NGX_ERROR;
     }

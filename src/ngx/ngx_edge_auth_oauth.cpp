@@ -119,6 +119,12 @@ class EaOAuthClient {
     std::unique_ptr<edge_auth::TokenFetch> fetch;
     std::vector<EaWaiter *> waiters;
     ngx_event_t poll{};
+    EaCounter fetched_ok, fetch_failed, cache_hit, cache_miss, refresh_ahead;
+
+    void count(EaCounter &c, edge_auth::Metric metric, std::string_view result)
+    {
+        ea_count(c, metric, {cfg.name, result});
+    }
 
     ~EaOAuthClient()
     {
@@ -533,6 +539,13 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
         }
     }
 
+    if (!from_redis) {
+        if (result.ok) {
+            client->count(client->fetched_ok, edge_auth::Metric::TokenFetches, "ok");
+        } else {
+            client->count(client->fetch_failed, edge_auth::Metric::TokenFetches, "error");
+        }
+    }
     if (result.ok) {
         int64_t ttl = result.token.expires_ms - now;
         if (ttl > 0) {
@@ -724,6 +737,9 @@ ea_start_flight(EaOAuthClient *client, bool background)
     }
     client->flight = true;
     client->flight_background = background;
+    if (background) {
+        client->count(client->refresh_ahead, edge_auth::Metric::TokenCache, "refresh_ahead");
+    }
     /* waiting for another node's token: at most half the client's timeout,
      * so that a node that died holding the Redis lock costs no request */
     client->flight_deadline = ea_now_ms() + cfg.timeout_ms / 2;
@@ -863,6 +879,9 @@ ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx,
                 if (f == edge_auth::Freshness::RefreshAhead) {
                     ea_start_flight(client, true);
                 }
+                if (ctx->oauth_waited != client) {  /* a waiter counted its miss */
+                    client->count(client->cache_hit, edge_auth::Metric::TokenCache, "hit");
+                }
                 *token = std::move(t->value);
                 return NGX_OK;
             }
@@ -871,6 +890,7 @@ ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx,
 
     std::string failure;
     if (ea_zone_get(client->zone, client->neg_key, &failure)) {
+        client->count(client->cache_miss, edge_auth::Metric::TokenCache, "miss");
         ea_log(r, NGX_LOG_INFO, "edge_auth: oauth client \"%s\": no token (recent "
                "failure: %s)", client->cfg.name.c_str(), failure.c_str());
         return NGX_DECLINED;
@@ -887,6 +907,7 @@ ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    client->count(client->cache_miss, edge_auth::Metric::TokenCache, "miss");
     ea_start_flight(client, false);
     return ea_park(r, client, ctx);
 }

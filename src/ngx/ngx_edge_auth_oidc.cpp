@@ -1034,6 +1034,7 @@ void
 ea_oidc_end_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
     if (q->session) {
+        p->count(p->ended, "ended");
         const Session &s = *q->session;
         int64_t left = s.created_at + p->policy.lifetime - ea_now_s();
         if (left > 0) {
@@ -1336,6 +1337,7 @@ ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
         return NGX_DECLINED;
     }
     edge_auth::apply_refresh(s, t, ea_now_s());
+    p->count(p->refreshed, "refreshed");
     ea_zone_set(p->zone, done, edge_auth::seal_session(p->session_key, s, aad), 60 * 1000);
     ea_zone_delete(p->zone, lock);
     ea_log(r, NGX_LOG_INFO,
@@ -1438,6 +1440,7 @@ ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         }
     } else if (st == SessionState::Expired) {
         ea_oidc_log(r, NGX_LOG_INFO, p, "session expired", "");
+        p->count(p->ended, "ended");
         q->session.reset();
         ea_oidc_queue_session_cookie(r, p, q, "", NULL);
         ctx->status = edge_auth::AuthStatus::NoCredential;

@@ -38,6 +38,12 @@ class EaOidcProvider {
     std::string name;
     ngx_str_t conf_file{};
     ngx_uint_t conf_line = 0;
+    EaCounter created, refreshed, ended;  /* per worker: addresses in the zone */
+
+    void count(EaCounter &c, std::string_view event)
+    {
+        ea_count(c, edge_auth::Metric::Sessions, {name, event});
+    }
 
     edge_auth::OidcClientConfig client;
     std::string issuer;                   /* discovery; empty: none */

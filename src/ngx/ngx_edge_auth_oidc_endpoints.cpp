@@ -338,6 +338,7 @@ ea_callback(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q, ea_ctx_t
                 return ea_login_failed(r, p, q, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "session store unavailable");
             }
+            p->count(p->created, "created");
             q->step = EaCallbackStep::Done;
             break;
         }
@@ -607,6 +608,7 @@ ea_backchannel_logout(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
                   "edge_auth: oidc provider \"%s\": back-channel logout (%s)",
                   p->name.c_str(), target->sid.empty() ? "sub" : "sid");
     q->logout_accepted = true;
+    p->count(p->ended, "ended");
     if (p->store == EaSessionStore::Redis) {
         q->logout_index = target->sid.empty() ? ea_oidc_index_key(r, p, "sub", target->sub)
                                               : ea_oidc_index_key(r, p, "sid", target->sid);

@@ -345,6 +345,9 @@ class EaRedis {
                 out.value = std::to_string(reply->integer);
             }
         }
+        if (!out.ok) {
+            ea_count_redis_error();
+        }
         auto done = std::move(cmd->done);
         delete cmd;
         run(done, std::move(out));
@@ -360,6 +363,7 @@ class EaRedis {
         self->pending_.erase(cmd);
         auto done = std::move(cmd->done);
         self->report("timed out", "");
+        ea_count_redis_error();
         run(done, ea_redis_reply_t{});
         self->drop();  /* a slow Redis is treated as down */
     }
@@ -367,6 +371,7 @@ class EaRedis {
     void fail_soon(ea_redis_done_pt done)
     {
         /* never call back from inside command(): post it */
+        ea_count_redis_error();
         ea_redis_post(std::move(done));
     }
 

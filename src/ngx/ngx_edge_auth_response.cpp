@@ -140,6 +140,11 @@ ngx_int_t
 ea_send(ngx_http_request_t *r, ngx_uint_t status, std::string_view body,
     std::string_view content_type)
 {
+    ea_ctx_t *ctx = ea_get_ctx(r);
+    if (ctx != NULL && ctx->count_response && ctx->lcf != NULL) {
+        ctx->count_response = 0;
+        ea_count_response(r, ctx->lcf, status);
+    }
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }

@@ -13,6 +13,8 @@
 #include "ngx/ngx_edge_auth.h"
 
 #include <cstring>
+#include <tuple>
+#include <vector>
 
 #include "core/crypto.h"
 
@@ -21,6 +23,16 @@ struct ea_shctx_t {
     ngx_rbtree_node_t  sentinel;
     ngx_queue_t        lru;
     u_char             secret[32];  /* keys zone-local HMACs; never leaves */
+    ngx_queue_t        series;      /* metric counters (never evicted) */
+};
+
+/* One metric series: a counter every worker increments atomically. */
+struct ea_series_t {
+    ngx_queue_t        queue;
+    ngx_atomic_t       value;
+    uint32_t           metric;
+    uint32_t           len;
+    u_char             key[1];
 };
 
 struct ea_zone_t {
@@ -122,6 +134,7 @@ ea_zone_init(ngx_shm_zone_t *shm_zone, void *data) noexcept
     shpool->data = zone->sh;
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel, ea_rbtree_insert);
     ngx_queue_init(&zone->sh->lru);
+    ngx_queue_init(&zone->sh->series);
     try {
         std::string secret = edge_auth::random_bytes(sizeof(zone->sh->secret));
         std::memcpy(zone->sh->secret, secret.data(), sizeof(zone->sh->secret));
@@ -338,4 +351,89 @@ ea_zone_secret(ngx_shm_zone_t *shm_zone)
     ea_zone_t *zone = ea_zone(shm_zone);
     return std::string_view(reinterpret_cast<char *>(zone->sh->secret),
                             sizeof(zone->sh->secret));
+}
+
+
+/* ---- metric series ------------------------------------------------------ */
+
+/* The counter of one series, created at 0 when new (under the mutex; the
+ * connector caches the pointer per worker). NULL when even eviction of
+ * cached entries cannot make room. */
+ngx_atomic_t *
+ea_zone_series(ngx_shm_zone_t *shm_zone, uint32_t metric, std::string_view key)
+{
+    ea_zone_t *zone = ea_zone(shm_zone);
+    ea_series_t *found = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    for (ngx_queue_t *q = ngx_queue_head(&zone->sh->series);
+         q != ngx_queue_sentinel(&zone->sh->series); q = ngx_queue_next(q))
+    {
+        ea_series_t *s = ngx_queue_data(q, ea_series_t, queue);
+        if (s->metric == metric && s->len == key.size()
+            && std::memcmp(s->key, key.data(), key.size()) == 0)
+        {
+            found = s;
+            break;
+        }
+    }
+    if (found == NULL) {
+        size_t size = offsetof(ea_series_t, key) + key.size();
+        found = static_cast<ea_series_t *>(ngx_slab_alloc_locked(zone->shpool, size));
+        for (int attempt = 0; found == NULL && attempt < 64; attempt++) {
+            if (ngx_queue_empty(&zone->sh->lru)) {
+                break;
+            }
+            ea_expire_locked(zone, 4);
+            found = static_cast<ea_series_t *>(ngx_slab_alloc_locked(zone->shpool, size));
+        }
+        if (found != NULL) {
+            found->value = 0;
+            found->metric = metric;
+            found->len = static_cast<uint32_t>(key.size());
+            std::memcpy(found->key, key.data(), key.size());
+            ngx_queue_insert_tail(&zone->sh->series, &found->queue);
+        }
+    }
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+    return found != NULL ? &found->value : NULL;
+}
+
+
+void
+ea_zone_each_series(ngx_shm_zone_t *shm_zone,
+    const std::function<void(uint32_t, std::string_view, uint64_t)> &visit)
+{
+    ea_zone_t *zone = ea_zone(shm_zone);
+    std::vector<std::tuple<uint32_t, std::string, uint64_t>> copy;
+
+    /* copied under the lock, visited without it */
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    try {
+        for (ngx_queue_t *q = ngx_queue_head(&zone->sh->series);
+             q != ngx_queue_sentinel(&zone->sh->series); q = ngx_queue_next(q))
+        {
+            ea_series_t *s = ngx_queue_data(q, ea_series_t, queue);
+            copy.emplace_back(s->metric, std::string(reinterpret_cast<char *>(s->key), s->len),
+                              static_cast<uint64_t>(s->value));
+        }
+    } catch (...) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        throw;
+    }
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+    for (const auto &[metric, key, value] : copy) {
+        visit(metric, key, value);
+    }
+}
+
+
+void
+ea_zone_usage(ngx_shm_zone_t *shm_zone, size_t *size, size_t *free)
+{
+    ea_zone_t *zone = ea_zone(shm_zone);
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    *free = zone->shpool->pfree * ngx_pagesize;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+    *size = shm_zone->shm.size;
 }
