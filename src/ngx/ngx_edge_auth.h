@@ -151,6 +151,7 @@ struct ea_srv_conf_t {
 struct ea_oidc_ref_t {
     struct ea_loc_conf_t  *lcf;
     ea_srv_conf_t         *srv;
+    ngx_http_core_srv_conf_t *cscf;  /* to know whether it listens with ssl */
     ngx_str_t              name;
     ngx_str_t              file;
     ngx_uint_t             line;

@@ -225,6 +225,12 @@ ea_introspect_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *
     EaIntrospection *in = lcf->introspection;
     ea_main_conf_t *mcf = ea_main_conf(r);
 
+    if (in == NULL) {
+        /* `edge_auth introspect` on a server level, and no location */
+        ctx->status = edge_auth::AuthStatus::InvalidToken;
+        return NGX_DECLINED;
+    }
+
     if (edge_auth::check_token_syntax(token) != edge_auth::AuthStatus::Ok) {
         ctx->status = edge_auth::AuthStatus::MalformedCredential;
         return NGX_DECLINED;

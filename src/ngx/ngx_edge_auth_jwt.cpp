@@ -235,6 +235,11 @@ ea_jwt_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
     ngx_time_t *tp = ngx_timeofday();
     int64_t now_s = tp->sec;
 
+    if (v == NULL) {
+        /* `edge_auth jwt` on a server level without keys, and no location */
+        return ea_jwt_deny(ctx, "no keys configured here");
+    }
+
     if (token.size() > v->policy.max_token_size) {
         return ea_jwt_deny(ctx, edge_auth::reason(edge_auth::JwtStatus::TokenTooLarge));
     }

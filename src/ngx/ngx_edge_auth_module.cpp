@@ -173,6 +173,32 @@ ea_create_loc_conf(ngx_conf_t *cf) noexcept
 }
 
 
+/* The directive a method of `edge_auth` needs and lacks, as a message. */
+static const char *
+ea_method_needs(const ea_loc_conf_t *conf)
+{
+    if ((conf->methods & EA_METHOD_BASIC) && !ea_users_configured(conf->users)) {
+        return "\"edge_auth basic\" needs edge_auth_user_file or edge_auth_user";
+    }
+    if ((conf->methods & EA_METHOD_JWT) && conf->jwt_keys == NULL && conf->jwt_secret == NULL) {
+        return "\"edge_auth jwt\" needs edge_auth_jwt_keys or edge_auth_jwt_secret";
+    }
+    if ((conf->methods & EA_METHOD_INTROSPECT) && conf->introspection == NULL) {
+        return "\"edge_auth introspect\" needs edge_auth_introspection";
+    }
+    /* bearer tokens unknown here may still be introspected */
+    if ((conf->methods & EA_METHOD_BEARER) && conf->tokens == NULL
+        && !(conf->methods & EA_METHOD_INTROSPECT))
+    {
+        return "\"edge_auth bearer\" needs edge_auth_token or edge_auth_token_file";
+    }
+    if ((conf->methods & EA_METHOD_API_KEY) && conf->tokens == NULL) {
+        return "\"edge_auth api_key\" needs edge_auth_token or edge_auth_token_file";
+    }
+    return NULL;
+}
+
+
 static char *
 ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
 {
@@ -227,7 +253,23 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
     ngx_conf_merge_value(conf->jwt_require_exp, prev->jwt_require_exp, 1);
     ngx_conf_merge_value(conf->identity_headers, prev->identity_headers, 0);
 
-    if (conf->methods & EA_METHOD_JWT) {
+    /* What a method needs: an error for a location (with where `edge_auth`
+     * is written); a server level may leave it to its locations (a request
+     * that matches no location is then denied at run time). */
+    ngx_http_core_loc_conf_t *clcf = static_cast<ngx_http_core_loc_conf_t *>(
+        ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    bool location = clcf->name.len > 0;
+    if (conf->introspection == NULL) {
+        conf->introspection = prev->introspection;
+    }
+    const char *missing = ea_method_needs(conf);
+    if (missing != NULL && location) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%s in %V:%ui", missing,
+                      &conf->methods_file, conf->methods_line);
+        return static_cast<char *>(NGX_CONF_ERROR);
+    }
+
+    if ((conf->methods & EA_METHOD_JWT) && (conf->jwt_keys != NULL || conf->jwt_secret != NULL)) {
         try {
             if (ea_jwt_merge(cf, conf) != NGX_OK) {
                 return static_cast<char *>(NGX_CONF_ERROR);
@@ -238,14 +280,6 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         }
     }
 
-    if (conf->introspection == NULL) {
-        conf->introspection = prev->introspection;
-    }
-    if ((conf->methods & EA_METHOD_INTROSPECT) && conf->introspection == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"edge_auth introspect\" needs edge_auth_introspection");
-        return static_cast<char *>(NGX_CONF_ERROR);
-    }
 
     if (ea_status_merge(cf, conf) != NGX_OK) {
         return static_cast<char *>(NGX_CONF_ERROR);
@@ -274,6 +308,8 @@ ea_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) noexcept
         ref->lcf = conf;
         ref->srv = static_cast<ea_srv_conf_t *>(
             ngx_http_conf_get_module_srv_conf(cf, ngx_http_edge_auth_module));
+        ref->cscf = static_cast<ngx_http_core_srv_conf_t *>(
+            ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module));
         ref->name = conf->oidc_name;
         ref->file = conf->oidc_file;
         ref->line = conf->oidc_line;

@@ -448,6 +448,63 @@ ea_conf_oidc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) noexcept
 }
 
 
+/* Secure cookies on a server that only listens without ssl: the browser
+ * never sends the session back, and every login ends in a loop. Behind a
+ * TLS-terminating proxy (trust_forwarded_headers on) that is right. */
+static bool
+ea_server_has_ssl(ngx_conf_t *cf, ngx_http_core_srv_conf_t *cscf)
+{
+#if (NGX_HTTP_SSL)
+    auto *cmcf = static_cast<ngx_http_core_main_conf_t *>(
+        ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module));
+    if (cmcf->ports == NULL) {
+        return false;
+    }
+    auto *ports = static_cast<ngx_http_conf_port_t *>(cmcf->ports->elts);
+    for (ngx_uint_t i = 0; i < cmcf->ports->nelts; i++) {
+        auto *addrs = static_cast<ngx_http_conf_addr_t *>(ports[i].addrs.elts);
+        for (ngx_uint_t j = 0; j < ports[i].addrs.nelts; j++) {
+            if (!addrs[j].opt.ssl) {
+                continue;
+            }
+            auto **servers = static_cast<ngx_http_core_srv_conf_t **>(addrs[j].servers.elts);
+            for (ngx_uint_t k = 0; k < addrs[j].servers.nelts; k++) {
+                if (servers[k] == cscf) {
+                    return true;
+                }
+            }
+        }
+    }
+#endif
+    return false;
+}
+
+
+static void
+ea_oidc_warn_plain_http(ngx_conf_t *cf, EaOidcProvider *p, ea_oidc_ref_t *ref,
+    std::vector<std::pair<EaOidcProvider *, void *>> *warned)
+{
+    if (!p->cookie.secure || p->trust_forwarded || ref->cscf == NULL) {
+        return;
+    }
+    for (const auto &w : *warned) {
+        if (w.first == p && w.second == ref->cscf) {
+            return;  /* once per provider and server */
+        }
+    }
+    warned->emplace_back(p, ref->cscf);
+    if (ea_server_has_ssl(cf, ref->cscf)) {
+        return;
+    }
+    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                  "edge_auth_oidc_provider \"%s\" sets Secure cookies (cookie_secure on, "
+                  "the default) but the server of edge_auth_oidc in %V:%ui has no ssl "
+                  "listen: browsers will not send the session back over http; use https, "
+                  "\"cookie_secure off\" for plain http, or \"trust_forwarded_headers on\" "
+                  "behind a TLS proxy", p->name.c_str(), &ref->file, ref->line);
+}
+
+
 ngx_int_t
 ea_oidc_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf)
 {
@@ -474,6 +531,7 @@ ea_oidc_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf)
     }
 
     auto *refs = static_cast<ea_oidc_ref_t *>(mcf->oidc_refs->elts);
+    std::vector<std::pair<EaOidcProvider *, void *>> warned;
     for (ngx_uint_t i = 0; i < mcf->oidc_refs->nelts; i++) {
         EaOidcProvider *p = ea_oidc_find(mcf, ea_sv(refs[i].name));
         if (p == NULL) {
@@ -482,6 +540,7 @@ ea_oidc_postconfiguration(ngx_conf_t *cf, ea_main_conf_t *mcf)
                           &refs[i].name, &refs[i].file, refs[i].line);
             return NGX_ERROR;
         }
+        ea_oidc_warn_plain_http(cf, p, &refs[i], &warned);
         refs[i].lcf->oidc = p;
         ea_srv_conf_t *srv = refs[i].srv;
         if (srv->providers == NULL) {
