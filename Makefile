@@ -17,9 +17,10 @@ JOBS       ?= 2
 
 APT_PACKAGES := nginx nginx-dev build-essential cmake pkg-config libssl-dev \
 	libjansson-dev libcurl4-openssl-dev libhiredis-dev libcrypt-dev \
-	libgtest-dev googletest redis-server wrk apache2-utils curl chromium
+	libgtest-dev googletest redis-server wrk apache2-utils curl chromium \
+	debhelper dpkg-dev lintian
 
-.PHONY: all deps core unit module test itest run bench clean
+.PHONY: all deps core unit module test itest run bench deb clean
 
 all: $(MODULE)
 
@@ -113,6 +114,48 @@ bench: deps all
 	  service apache2 stop >/dev/null 2>&1 || true; \
 	fi
 	@bash bench/run
+
+# make deb: the Debian package libnginx-mod-http-edge-auth (debian/), built by
+# dpkg-buildpackage in a copy of the tree (build/deb/src: the files git knows
+# or would add, as they are now), so nothing is written outside build/. The
+# C++ core is built by `config` with CMake inside that build. The result is
+# build/libnginx-mod-http-edge-auth_<version>_<arch>.deb, checked by lintian
+# (build/deb/lintian.txt; any E: fails). The package is rebuilt only when
+# what it is built from changed (DEB_INPUTS' contents, nginx-dev's version);
+# DEB_FORCE=1 rebuilds anyway.
+DEB_PACKAGE := libnginx-mod-http-edge-auth
+DEB_INPUTS  := debian config CMakeLists.txt src
+
+deb: deps
+	@set -eo pipefail; mkdir -p $(BUILD); exec 9>$(BUILD)/.deb.lock; flock 9; \
+	 version=$$(dpkg-parsechangelog -l debian/changelog -S Version); arch=$$(dpkg --print-architecture); \
+	 deb=$(DEB_PACKAGE)_$${version}_$${arch}.deb; \
+	 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then list() { git ls-files -z -co --exclude-standard -- "$$@"; }; \
+	 else list() { find "$${@:-.}" \( -path ./.git -o -path ./build -o -path ./t/node_modules -o -path ./t/.tmp -o -path ./bench/.tmp \) \
+	        -prune -o \( -type f -o -type l \) -print0 | sed -z 's|^\./||'; }; fi; \
+	 files() { list "$$@" | while IFS= read -r -d '' f; do if [ -e "$$f" ] || [ -L "$$f" ]; then printf '%s\0' "$$f"; fi; done; }; \
+	 tree=$$( { files $(DEB_INPUTS) | xargs -0 sha1sum; dpkg-query -W nginx-dev; } | sha1sum | cut -d' ' -f1); \
+	 if [ -z "$(DEB_FORCE)" ] && [ -f $(BUILD)/$$deb ] && [ "$$(cat $(BUILD)/deb/tree.sha1 2>/dev/null)" = "$$tree" ]; then \
+	   echo "deb: $(BUILD)/$$deb is up to date (DEB_FORCE=1 rebuilds)"; \
+	 else \
+	   rm -rf $(BUILD)/deb $(BUILD)/$$deb && mkdir -p $(BUILD)/deb/src; \
+	   files | tar --null -T - -cf - | tar -C $(BUILD)/deb/src -xf -; \
+	   echo "deb: dpkg-buildpackage -b in $(BUILD)/deb/src (log: $(BUILD)/deb/build.log)"; \
+	   start=$$(date +%s); \
+	   ( cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc -J$(JOBS) ) >$(BUILD)/deb/build.log 2>&1 \
+	     || { tail -40 $(BUILD)/deb/build.log; echo "deb: dpkg-buildpackage failed (log: $(BUILD)/deb/build.log)"; exit 1; }; \
+	   cp $(BUILD)/deb/$$deb $(BUILD)/$$deb.tmp && mv -f $(BUILD)/$$deb.tmp $(BUILD)/$$deb; \
+	   echo "$$tree" > $(BUILD)/deb/tree.sha1; \
+	   echo "deb: built $(BUILD)/$$deb in $$(( $$(date +%s) - start )) s"; \
+	 fi; \
+	 changes=$(BUILD)/deb/edge-auth_$${version}_$${arch}.changes; \
+	 as=; if [ "$$(id -u)" = 0 ] && setpriv --reuid=nobody --regid=nogroup --clear-groups test -r $$changes 2>/dev/null; then \
+	   as="setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent"; fi; \
+	 rc=0; $$as lintian --pedantic -I --show-overrides $(BUILD)/$$deb $$changes >$(BUILD)/deb/lintian.txt 2>&1 || rc=$$?; \
+	 cat $(BUILD)/deb/lintian.txt; \
+	 if grep -q '^E:' $(BUILD)/deb/lintian.txt; then echo "deb: lintian reported errors"; exit 1; fi; \
+	 if [ $$rc != 0 ]; then echo "deb: lintian failed (exit $$rc)"; exit 1; fi; \
+	 echo "deb: lintian: $$(grep -c '^E:' $(BUILD)/deb/lintian.txt) errors, $$(grep -c '^W:' $(BUILD)/deb/lintian.txt) warnings"
 
 clean:
 	rm -rf $(BUILD)
