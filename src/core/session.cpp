@@ -16,6 +16,7 @@ namespace {
 // allows 32 chunks of 4000 bytes, sealed and base64url-encoded).
 constexpr std::size_t kMaxSessionJson = 256 * 1024;
 constexpr std::size_t kMaxChunks = 32;
+constexpr std::int64_t kTimeLimit = std::int64_t{1} << 40;
 constexpr const char* kInvalidSession = "session cookie invalid";
 constexpr const char* kInvalidState = "state cookie invalid";
 
@@ -55,11 +56,16 @@ class MemberReader {
     if (!json_is_string(value)) return wrong(name);
     out.assign(json_string_value(value), json_string_length(value));
   }
+  // Times in seconds, within ±2^40 (about 35,000 years): nothing this module
+  // writes is larger, and session_state / open_state add and subtract them
+  // without overflowing.
   void integer(const char* name, std::int64_t& out) {
     const json_t* value = json_object_get(object_, name);
     if (value == nullptr) return;
     if (!json_is_integer(value)) return wrong(name);
-    out = json_integer_value(value);
+    json_int_t v = json_integer_value(value);
+    if (v < -kTimeLimit || v > kTimeLimit) return fail(name, " is out of range");
+    out = v;
   }
   void texts(const char* name, std::vector<std::string>& out) {
     const json_t* value = json_object_get(object_, name);
@@ -81,8 +87,9 @@ class MemberReader {
   const std::string& error() const { return error_; }
 
  private:
-  void wrong(const char* name) {
-    if (error_.empty()) error_ = std::string("member ") + name + " has the wrong type";
+  void wrong(const char* name) { fail(name, " has the wrong type"); }
+  void fail(const char* name, const char* why) {
+    if (error_.empty()) error_ = std::string("member ") + name + why;
   }
   const json_t* object_;
   std::string error_;

@@ -371,6 +371,27 @@ TEST(SessionEncoding, TypeErrors) {
   EXPECT_FALSE(decode_session(R"({"sub":"a","sub":"b"})"));  // duplicate member
 }
 
+// Fuzzing (session_decode): created_at 2^63-1 decoded, then session_state's
+// created_at + lifetime overflowed (UB); likewise a state's issued_at + max_age.
+TEST(SessionEncoding, TimesBeyond2To40SecondsAreRefusedNotOverflowed) {
+  EXPECT_EQ(decode_session(R"({"created_at":9223372036854775807})").error(),
+            "session member created_at is out of range");
+  EXPECT_EQ(decode_session(R"({"last_seen":-9223372036854775808})").error(),
+            "session member last_seen is out of range");
+  EXPECT_FALSE(decode_session(R"({"access_expires_at":1099511627777})"));
+  EXPECT_FALSE(decode_session(R"({"access_obtained_at":-1099511627777})"));
+  Result<Session> edge = decode_session(R"({"created_at":1099511627776,"last_seen":-1099511627776})");
+  ASSERT_TRUE(edge) << edge.error();
+  SessionPolicy idle;
+  idle.idle = 600;
+  EXPECT_EQ(session_state(*edge, 0, idle), SessionState::Expired);
+
+  const std::string key = derive_key("0123456789abcdef0123456789abcdef", "edge-auth state v1");
+  std::string sealed = base64url_encode(
+      seal(key, R"({"state":"s","issued_at":9223372036854775807})", "edge_auth_st"));
+  EXPECT_EQ(open_state(key, sealed, "edge_auth_st", 1000).error(), "state cookie invalid");
+}
+
 TEST(SessionEncoding, EmptyOrBadClaimsBecomeAnEmptyObject) {
   Session s = sample();
   s.claims = "";
