@@ -78,9 +78,11 @@ inline constexpr char kAudience[] = "${AUDIENCE}";
 // ---- corpus helpers -----------------------------------------------------------
 
 const written = {};
+// Files named regress-* are inputs that once crashed a target: kept as they are.
 function reset(target) {
-  fs.rmSync(path.join(corpusDir, target), { recursive: true, force: true });
-  fs.mkdirSync(path.join(corpusDir, target), { recursive: true });
+  const dir = path.join(corpusDir, target);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(dir)) if (!f.startsWith('regress-')) fs.rmSync(path.join(dir, f));
   written[target] = 0;
 }
 function seed(target, name, data) {

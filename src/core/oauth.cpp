@@ -89,7 +89,9 @@ std::optional<std::int64_t> expires_in_seconds(const json_t* value) {
     seconds = std::min<json_int_t>(json_integer_value(value), kMaxLifetimeSeconds);
   } else if (json_is_real(value)) {
     double d = json_real_value(value);
-    if (!std::isfinite(d) || d != std::floor(d)) return std::nullopt;
+    // Refused before the cast: a double below INT64_MIN (-1e300) has no
+    // int64 value (UB, found by the token fuzzer).
+    if (!std::isfinite(d) || d != std::floor(d) || d <= 0) return std::nullopt;
     seconds = d >= kMaxLifetimeSeconds ? kMaxLifetimeSeconds : static_cast<std::int64_t>(d);
   } else if (json_is_string(value)) {
     std::string_view digits(json_string_value(value), json_string_length(value));

@@ -224,6 +224,18 @@ TEST(TokenResponse, Table) {
   }
 }
 
+// Fuzzing (token): "expires_in": -1e300 was cast to int64 before its sign
+// was checked, a double outside int64's range (undefined behaviour; UBSan
+// stops there). Huge negative reals are refused like any negative lifetime.
+TEST(TokenResponse, HugeNegativeRealExpiresInIsRefusedBeforeTheCast) {
+  for (const char* expires_in : {"-1e300", "-9.3e18", "-1.0", "-0.0"}) {
+    SCOPED_TRACE(expires_in);
+    TokenResult t = parse(200, std::string(R"({"access_token":"t","expires_in":)") + expires_in + "}");
+    ASSERT_FALSE(t.ok);
+    EXPECT_EQ(t.error.summary(), "HTTP 200 invalid_response: expires_in is not a positive number");
+  }
+}
+
 TEST(TokenResponse, OversizedBodyIsAnError) {
   std::string body = R"({"access_token":"t","pad":")" + std::string(1024 * 1024, 'x') + "\"}";
   TokenResult t = parse(200, body);
