@@ -4,6 +4,10 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 import { startStack, loc, assertNoSecrets, BASIC_CHALLENGE, BEARER_CHALLENGE } from './lib/stack.mjs';
 import { basic, rawGet, headerValues } from './lib/http.mjs';
 import { htpasswdLine, sha256hex } from './lib/htpasswd.mjs';
@@ -33,6 +37,7 @@ describe('bearer tokens and API keys', () => {
         htpasswd: htpasswdLine('multi', BASIC_PW, 'sha') + '\n',
       },
       http: ({ port, path }) => `
+    log_format edge_request '$request';
     server {
         listen 127.0.0.1:${port};
         edge_auth_token ${TOK.alpha} label=alpha;
@@ -46,6 +51,7 @@ describe('bearer tokens and API keys', () => {
         ${loc('/bearer-keep/', 'edge_auth bearer; edge_auth_strip_credentials off;')}
         ${loc('/apikey/', 'edge_auth api_key;')}
         ${loc('/apikey-query/', 'edge_auth api_key; edge_auth_api_key_from query=api_key header=X-Key;')}
+        ${loc('/apikey-log/', `edge_auth api_key; edge_auth_api_key_from query=api_key; access_log ${path('access.log')} edge_request;`)}
         ${loc('/apikey-query-keep/', 'edge_auth api_key; edge_auth_api_key_from query=api_key; edge_auth_strip_credentials off;')}
         ${loc('/multi/', 'edge_auth basic bearer api_key;')}
         ${loc('/multi-realm/', 'edge_auth bearer basic; edge_auth_realm "API";')}
@@ -188,6 +194,17 @@ describe('bearer tokens and API keys', () => {
       assert.equal(seen.headers['x-edge-user'], 'alpha');
       assert.equal(seen.headers['x-edge-method'], 'api_key');
       assert.equal(seen.url, '/apikey-query/p?a=1&b=two');
+    });
+
+    it('a query API key is not in the access log: $request shows REDACTED (allowed and denied)', async () => {
+      await s.allowed(`/apikey-log/log?a=1&api_key=${TOK.alpha}&b=2`);
+      await s.denied('/apikey-log/log?api_key=wrong-key-not-configured-123');
+      const log = () => fs.readFileSync(path.join(s.ngx.prefix, 'access.log'), 'utf8');
+      for (let i = 0; i < 50 && (log().match(/apikey-log\/log/g) ?? []).length < 2; i++) await sleep(20);
+      const lines = log().split('\n').filter((l) => l.includes('/apikey-log/log'));
+      assert.ok(lines.includes('GET /apikey-log/log?a=1&api_key=REDACTED&b=2 HTTP/1.1'), lines.join('\n'));
+      assert.ok(lines.includes('GET /apikey-log/log?api_key=REDACTED HTTP/1.1'), lines.join('\n'));
+      assert.ok(!log().includes(TOK.alpha) && !log().includes('wrong-key-not'));
     });
 
     it('edge_auth_api_key_from: the only parameter removed leaves no stray "?"', async () => {

@@ -179,4 +179,20 @@ std::optional<std::string> query_get(std::string_view args, std::string_view nam
   return value;
 }
 
+std::optional<std::string> redact_request_line(std::string_view line, std::string_view name) {
+  std::size_t target = line.find(' ');
+  if (target == std::string_view::npos) return std::nullopt;
+  target++;
+  std::size_t end = line.find(' ', target);
+  if (end == std::string_view::npos) end = line.size();
+  std::size_t q = line.find('?', target);
+  if (q == std::string_view::npos || q >= end) return std::nullopt;
+  std::string_view args = line.substr(q + 1, end - q - 1);
+  if (!query_get(args, name)) return std::nullopt;
+  std::string out(line.substr(0, q + 1));
+  out += query_set(args, name, "REDACTED");
+  out += line.substr(end);
+  return out;
+}
+
 }  // namespace edge_auth

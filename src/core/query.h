@@ -35,4 +35,9 @@ std::size_t query_set_to(char* out, std::string_view args, std::string_view name
                          std::string_view value);
 std::size_t query_remove_to(char* out, std::string_view args, std::string_view name);
 
+// A request line ("GET /p?a=1&key=s3cret HTTP/1.1") with the value of `name`
+// in its query replaced by "REDACTED", for access logs ($request); nullopt when
+// the query has no such parameter.
+std::optional<std::string> redact_request_line(std::string_view line, std::string_view name);
+
 }  // namespace edge_auth

@@ -217,5 +217,21 @@ TEST(Query, SetThenGetRoundTripsAwkwardValues) {
   }
 }
 
+TEST(Query, RedactRequestLineHidesTheKeyForAccessLogs) {
+  EXPECT_EQ(redact_request_line("GET /v1/x?a=1&api_key=s3cret&b=2 HTTP/1.1", "api_key"),
+            "GET /v1/x?a=1&api_key=REDACTED&b=2 HTTP/1.1");
+  // every occurrence, encoded names too
+  EXPECT_EQ(redact_request_line("GET /?api%5Fkey=one&api_key=two HTTP/1.1", "api_key"),
+            "GET /?api_key=REDACTED HTTP/1.1");
+  EXPECT_EQ(redact_request_line("GET /?key=s HTTP/1.0", "key"), "GET /?key=REDACTED HTTP/1.0");
+  // HTTP/0.9: no protocol
+  EXPECT_EQ(redact_request_line("GET /?key=s", "key"), "GET /?key=REDACTED");
+  EXPECT_FALSE(redact_request_line("GET /?other=1 HTTP/1.1", "key"));
+  EXPECT_FALSE(redact_request_line("GET /path HTTP/1.1", "key"));
+  EXPECT_FALSE(redact_request_line("GET", "key"));
+  // a '?' after the target is not the query
+  EXPECT_FALSE(redact_request_line("GET /p HTTP/1.1?key=1", "key"));
+}
+
 }  // namespace
 }  // namespace edge_auth

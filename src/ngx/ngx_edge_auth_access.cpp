@@ -166,6 +166,20 @@ ea_find_header(ngx_http_request_t *r, ngx_str_t *lowcase)
 }
 
 
+/* $request (the access log's request line) must not show a query API key:
+ * nginx logs the line as the client sent it. */
+static void
+ea_redact_request_line(ngx_http_request_t *r, std::string_view name)
+{
+    std::optional<std::string> line =
+        edge_auth::redact_request_line(ea_sv(r->request_line), name);
+    ngx_str_t copy;
+    if (line && ea_pstr(r->pool, *line, &copy) == NGX_OK) {
+        r->request_line = copy;
+    }
+}
+
+
 /* The API key the request carries, from the configured places in order. */
 static bool
 ea_find_api_key(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
@@ -189,6 +203,7 @@ ea_find_api_key(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx,
                 *key = std::move(*v);
                 ctx->consumed = EA_CONSUMED_API_KEY_QUERY;
                 ctx->consumed_name = sources[i].name;
+                ea_redact_request_line(r, ea_sv(sources[i].name));
                 return true;
             }
         } else {

@@ -23,6 +23,7 @@
 
 import http from 'node:http';
 import { headerValues } from './http.mjs';
+import { auditResponse, auditSecret } from './audit.mjs';
 
 const LOOPBACK_NAME = /(^|\.)edge\.test$|^localhost$/;
 
@@ -141,6 +142,9 @@ export function cookieJar(initial = [], { onResponse, agent = false } = {}) {
             const text = Buffer.concat(chunks).toString('utf8');
             const setCookies = headerValues(res.rawHeaders, 'Set-Cookie');
             for (const sc of setCookies) store(url, sc);
+            // session and state cookie values: never in a log or another answer
+            auditSecret(setCookies.map((sc) => parseSetCookie(sc).value));
+            auditResponse(url, { status: res.statusCode, rawHeaders: res.rawHeaders, body: text });
             const out = {
               url,
               status: res.statusCode,

@@ -31,6 +31,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import * as jose from 'jose';
+import { auditSecret } from './audit.mjs';
 
 const DEFAULTS = {
   authorize: 'code',
@@ -177,11 +178,13 @@ export async function startFakeOp({ clientId = 'edge-login', clientSecret = rnd(
     const access = `at-${rnd()}`;
     accessTokens.set(access, identityForToken);
     issued.push(access);
+    auditSecret(access);
     const out = { access_token: access, token_type: 'Bearer', expires_in: op.settings.expiresIn };
     if (op.settings.refreshToken) {
       const refresh = `rt-${rnd()}`;
       refreshTokens.set(refresh, identityForToken);
       issued.push(refresh);
+      auditSecret(refresh);
       out.refresh_token = refresh;
     }
     return out;
@@ -224,6 +227,7 @@ export async function startFakeOp({ clientId = 'edge-login', clientSecret = rnd(
       } else {
         const code = `code-${rnd()}`;
         issued.push(code);
+        auditSecret(code);
         codes.set(code, {
           client_id: q.client_id,
           nonce: q.nonce,
@@ -271,6 +275,7 @@ export async function startFakeOp({ clientId = 'edge-login', clientSecret = rnd(
         if (op.settings.idToken !== 'missing') {
           out.id_token = await idToken(c);
           issued.push(out.id_token);
+          auditSecret(out.id_token);
         }
         return answer(200, out);
       }

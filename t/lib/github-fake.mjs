@@ -19,6 +19,7 @@
 
 import crypto from 'node:crypto';
 import http from 'node:http';
+import { auditSecret } from './audit.mjs';
 
 const rnd = (n = 20) => crypto.randomBytes(n).toString('hex');
 
@@ -117,6 +118,7 @@ export async function startGithubFake({ clientId = 'gh-client', clientSecret = r
       const token = `gho_${rnd(18)}`;
       tokens.add(token);
       issued.push(token);
+      auditSecret(token);
       return answer({ access_token: token, token_type: 'bearer', scope: c.scope.replace(/ /g, ',') });
     }
 

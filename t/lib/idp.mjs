@@ -53,6 +53,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import * as jose from 'jose';
+import { auditSecret } from './audit.mjs';
 
 const JWT_RESOURCE = 'https://api.edge-auth.test/';
 
@@ -236,6 +237,7 @@ export async function startIdp({ accessTokenTtl = 600, resourceServers = false, 
         : undefined;
       const token = ctx.body && typeof ctx.body === 'object' ? ctx.body.access_token : undefined;
       if (token) issued.push(token);
+      for (const k of ['access_token', 'refresh_token', 'id_token']) auditSecret(ctx.body?.[k]);
       for (const k of ['access_token', 'refresh_token', 'id_token']) {
         const v = ctx.body && typeof ctx.body === 'object' ? ctx.body[k] : undefined;
         if (v) allTokens.push(v);

@@ -21,6 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { auditPrefix } from './audit.mjs';
 
 export const T_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(T_DIR, '..');
@@ -37,6 +38,7 @@ process.on('exit', (code) => {
       child.kill('SIGTERM');
     } catch {}
   }
+  for (const dir of prefixes) auditPrefix(dir);
   if (code === 0 && !process.exitCode) {
     for (const dir of prefixes) fs.rmSync(dir, { recursive: true, force: true });
   } else if (prefixes.size) {

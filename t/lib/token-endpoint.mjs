@@ -33,6 +33,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { auditSecret } from './audit.mjs';
 
 const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 const formDecode = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
@@ -96,6 +97,7 @@ export async function startTokenEndpoint({ port = 0, host = '127.0.0.1' } = {}) 
     const expires = opts.expiresIn === undefined ? 3600 : opts.expiresIn;
     const grant = (token) => {
       issued.push(token);
+      auditSecret(token);
       grants.push({ route: name, token, at: Date.now() });
       const body = { access_token: token, token_type: 'Bearer' };
       if (expires !== null) body.expires_in = expires;
