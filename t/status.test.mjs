@@ -56,7 +56,8 @@ describe('edge_auth_status', () => {
       workers: 2,
       http: ({ port }) => `
     ${SESSION_SECRET_LINE}
-    ${oauthClient('billing', { token_url: te.url('billing'), client_id: 'svc', client_secret: CLIENT_SECRET })}
+    edge_auth_redis redis://127.0.0.1:1 timeout=100ms;
+    ${oauthClient('billing', { token_url: te.url('billing'), client_id: 'svc', client_secret: CLIENT_SECRET, store: 'redis' })}
     ${provider('corp', { issuer: op.issuer, client_id: 'metrics-app', client_secret: OP_SECRET, cookie_secure: 'off' })}
     map $http_x_health $skip { default 0; "yes" 1; }
     server {
@@ -167,6 +168,23 @@ describe('edge_auth_status', () => {
     const free = values['edge_auth_zone_bytes{state="free"}'];
     assert.ok(used > 0 && free > 0, `zone used ${used}, free ${free}`);
     assert.equal(used + free, 10 * 1024 * 1024, 'used + free = the zone size');
+  });
+
+  it('Redis errors are counted (a Redis nobody listens on: the token still comes from the zone)', async () => {
+    const { values } = parseProm((await scrape()).body);
+    assert.ok(values.edge_auth_redis_errors_total >= 1, `edge_auth_redis_errors_total ${values.edge_auth_redis_errors_total}`);
+  });
+
+  it('a sign-out ends a session: sessions_total{event="ended"} counts it', async () => {
+    const before = parseProm((await scrape()).body).values['edge_auth_sessions_total{provider="corp",event="ended"}'] ?? 0;
+    const jar = cookieJar();
+    const { res } = await jar.follow(s.url('/app/'));
+    assert.equal(res.status, 200);
+    const out = await jar.get(s.url('/oauth2/sign_out?rd=/'));
+    assert.equal(out.status, 302);
+    const { values } = parseProm((await scrape()).body);
+    assert.equal(values['edge_auth_sessions_total{provider="corp",event="ended"}'], before + 1);
+    assert.equal(values['edge_auth_sessions_total{provider="corp",event="created"}'], 2);
   });
 
   it('Prometheus text: content type, HELP and TYPE once per metric', async () => {
