@@ -3,7 +3,8 @@
 # nice 19, RUNS executions (or CAMPAIGN_MAX_TIME seconds, whichever first),
 # starting from its seed corpus. Logs to OUT/campaign/<name>.log, new inputs
 # to OUT/campaign/<name>/corpus, crashes to OUT/campaign/<name>/; the table
-# of name, executions, exec/s, crashes and time goes to OUT/campaign/summary.md.
+# of name, executions, exec/s, crashes and time goes to OUT/campaign/summary.md
+# (CAMPAIGN_MAX_TIME: the cap in seconds per target, 2400 by default).
 #   fuzz/campaign.sh build/fuzz 10000000 jws jwks ...     (make -C fuzz campaign)
 # One process per target is what -jobs=1 gives, without its extra child.
 set -u
@@ -14,12 +15,13 @@ dir=$out/campaign
 max_time=${CAMPAIGN_MAX_TIME:-2400}
 mkdir -p "$dir"
 summary=$dir/summary.md
-{
-  echo "Campaign of $(date -u +%Y-%m-%d), $(nproc) cores shared, nice 19; up to $runs runs or ${max_time} s per target"
-  echo
-  echo "| target | executions | exec/s | crashes | time (s) |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
-} >"$summary"
+# CAMPAIGN_APPEND=1 adds rows to an earlier summary (a campaign run in parts).
+if [ "${CAMPAIGN_APPEND:-0}" != 1 ] || [ ! -f "$summary" ]; then
+  {
+    echo "| target | executions | exec/s | crashes | time (s) | cap (s) | date |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+  } >"$summary"
+fi
 status=0
 for t in "$@"; do
   mkdir -p "$dir/$t/corpus"
@@ -34,7 +36,8 @@ for t in "$@"; do
     -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes="exit $rc"
   per_sec=$(( ${execs:-0} / (elapsed > 0 ? elapsed : 1) ))
-  echo "| $t | ${execs:-?} | $per_sec | $crashes | $elapsed |" | tee -a "$summary"
+  echo "| $t | ${execs:-?} | $per_sec | $crashes | $elapsed | $max_time | $(date -u +%F) |" |
+    tee -a "$summary"
   [ "$crashes" != 0 ] && status=1
 done
 exit $status
