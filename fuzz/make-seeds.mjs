@@ -135,6 +135,7 @@ seed('jws', 'wrong-aud', signJws('HS256', { alg: 'HS256' }, { ...claims, aud: 'o
 seed('jws', 'unknown-kid', signJws('ES256', { alg: 'ES256', kid: 'nope' }, claims));
 seed('jws', 'kid-mismatch', signJws('HS256', { alg: 'HS256', kid: 'rsa1' }, claims));
 seed('jws', 'alg-none', `${b64u('{"alg":"none"}')}.${b64u(JSON.stringify(claims))}.`);
+seed('jws', 'alg-none-signed', `${b64u('{"alg":"nOnE"}')}.${b64u(JSON.stringify(claims))}.${b64u('sig')}`);
 seed('jws', 'crit', signJws('HS256', { alg: 'HS256', crit: ['exp'] }, claims));
 seed('jws', 'b64-false', signJws('HS256', { alg: 'HS256', b64: false }, claims));
 seed('jws', 'confusion', signJws('HS256', { alg: 'HS256' }, claims, { secret: spki(rsa) }));
