@@ -462,6 +462,9 @@ ea_wake_all(EaOAuthClient *client)
         if (w->timer.timer_set) {
             ngx_del_timer(&w->timer);
         }
+        if (ea_ctx_t *ctx = ea_get_ctx(r)) {
+            ctx->parked = 0;
+        }
         r->main->blocked--;
         r->write_event_handler(r);
         ngx_http_run_posted_requests(c);
@@ -824,6 +827,7 @@ ea_waiter_timeout(ngx_event_t *ev) noexcept
     w->waiting = false;
     if (ea_ctx_t *ctx = ea_get_ctx(r)) {
         ctx->oauth_timed_out = 1;
+        ctx->parked = 0;
     }
     r->main->blocked--;
     r->write_event_handler(r);
@@ -856,6 +860,7 @@ ea_park(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx)
     }
 
     ctx->oauth_waited = client;
+    ctx->parked = 1;
     r->main->blocked++;
     /* notice a client that goes away while it waits (499, not a late 502) */
     r->read_event_handler = ngx_http_test_reading;
@@ -867,6 +872,13 @@ ngx_int_t
 ea_oauth_token(ngx_http_request_t *r, EaOAuthClient *client, ea_ctx_t *ctx,
     std::string *token)
 {
+    if (ctx->parked) {
+        /* the phase ran again while we wait (a write event on the client
+         * connection, e.g. EPOLLOUT reported with the next request of a
+         * kept-alive connection): keep waiting; a wake-up clears parked */
+        return NGX_AGAIN;
+    }
+
     int64_t now = ea_now_ms();
     std::string data;
 

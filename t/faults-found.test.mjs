@@ -1,0 +1,88 @@
+// Bugs found by bench/faults and bench/soak (issue 7), each pinned by a minimal
+// reproduction. Each describe names the bug it guards.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startStack } from './lib/stack.mjs';
+import { startTokenEndpoint, oauthClient } from './lib/token-endpoint.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** GET over `agent` (a kept-alive connection): { status, ms, reused }. */
+function get(url, agent, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const req = http.get(url, { agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: Date.now() - t0, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+  });
+}
+
+// A request that waits for an OAuth token (edge_auth_upstream_oauth, cold cache)
+// on a kept-alive connection got 502 at once, "no token: the token request
+// failed", without any token request: the third request of a connection sees
+// EPOLLIN|EPOLLOUT together, the write event re-ran the phase while the request
+// was parked, and ea_oauth_token took that for the wake-up of a failed fetch.
+// The generic wait list (ngx_edge_auth_wait.cpp) guards with ctx->parked; the
+// OAuth waiters did not. Found by bench/soak: every soak run's first OAuth
+// request on a reused connection failed.
+describe('a request parked for an OAuth token on a kept-alive connection', () => {
+  let s;
+  let te;
+  before(async () => {
+    te = await startTokenEndpoint();
+    te.set('ka', 'ok', { expiresIn: 3600, delay: 300 });
+    s = await startStack({
+      workers: 1,
+      http: ({ port }) => `
+${oauthClient('ka', { token_url: te.url('ka'), client_id: 'ka', client_secret: 'ka-secret', timeout: '3s' })}
+    server {
+        listen 127.0.0.1:${port};
+        location /plain/ { proxy_pass http://backend; }
+        location /oauth/ { edge_auth_upstream_oauth ka; proxy_pass http://backend; }
+    }`,
+    });
+  });
+  after(async () => {
+    try {
+      if (s) await s.stop();
+    } finally {
+      if (te) await te.close();
+    }
+  });
+
+  it('waits for the token (200 after the 300 ms fetch), not 502 at once without a token request', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      assert.equal((await get(s.url('/plain/1'), agent)).status, 200);
+      assert.equal((await get(s.url('/plain/2'), agent)).status, 200);
+      const res = await get(s.url('/oauth/x'), agent);
+      assert.ok(res.reused, 'the third request went over the same connection');
+      assert.equal(res.status, 200, `got ${res.status} after ${res.ms} ms; log:\n${s.ngx.errorLog().split('\n').filter((l) => /edge_auth/.test(l)).join('\n')}`);
+      assert.ok(res.ms >= 250, `answered after ${res.ms} ms: before the token endpoint did`);
+      assert.equal(te.hits('ka'), 1, 'one token request');
+      assert.equal(s.echo.last().headers.authorization?.startsWith('Bearer tok-'), true, 'the backend got the token');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('the same with the token expiring: each refetch is waited for on a busy kept-alive connection', async () => {
+    te.set('ka', 'ok', { expiresIn: 1, delay: 200 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const statuses = [];
+      const until = Date.now() + 3500;
+      while (Date.now() < until) {
+        statuses.push((await get(s.url('/oauth/y'), agent)).status);
+        await sleep(20);
+      }
+      assert.deepEqual([...new Set(statuses)], [200], `statuses: ${statuses.join(' ')}`);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
