@@ -160,6 +160,7 @@ const hsKey = { alg: 'HS256', kid: undefined, secret: Buffer.from(HS_SECRET) };
 const staticJwt = await sign(hsKey, { sub: 'static', exp: now() + 3600 }, { header: { kid: undefined } });
 const rotOld = await sign(k1, { sub: 'old-key', exp: now() + 3600 });
 const rotNew = await sign(k2, { sub: 'new-key', exp: now() + 3600 });
+const rotUnknown = await sign(genKey('RS256', { kid: 'rot-unpublished' }), { sub: 'unknown-key', exp: now() + 3600 });
 const basicAuth = (u, pw) => `Basic ${Buffer.from(`${u}:${pw}`).toString('base64')}`;
 const H = {
   basic: { authorization: basicAuth('alice', PW.alice) },
@@ -300,6 +301,33 @@ await row({
   note: 'sessions 503 while Redis is down; tokens from the zone and the IdP',
 });
 
+// The redis-server process listening on the port (for SIGSTOP/SIGCONT).
+function redisPid() {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmd;
+    try {
+      cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    // redis-server retitles itself "redis-server 127.0.0.1:PORT"
+    if (/redis-server/.test(cmd[0]) && (cmd[0].includes(`:${redis.port}`) || cmd[cmd.indexOf('--port') + 1] === String(redis.port))) return Number(entry);
+  }
+  throw new Error(`no redis-server on port ${redis.port}`);
+}
+
+await row({
+  name: 'Redis frozen (SIGSTOP) and resumed',
+  streams: [
+    { label: 'oauth store redis', url: url('/oauth-redis/'), during: [200], good: [200], maxLatency: 3000 },
+    { label: 'session_store redis', url: url('/session-redis/'), headers: H.redisSession, during: [200, 503], good: [200], maxLatency: 1500 },
+  ],
+  inject: async () => process.kill(redisPid(), 'SIGSTOP'),
+  remove: async () => process.kill(redisPid(), 'SIGCONT'),
+  note: 'every command times out after 200 ms: sessions 503, tokens from the zone',
+});
+
 await row({
   name: 'nginx -s reload ×10',
   streams: [
@@ -365,14 +393,18 @@ await row({
 });
 
 await row({
-  name: 'clients disconnect while parked (slow, then hanging token endpoint)',
+  name: 'clients disconnect while parked (token endpoint slow then hanging; JWKS hanging)',
   streams: [
     { label: 'parked, aborted at 0.5 s', url: url('/oauth-park/'), during: ['aborted', 200], good: [200], maxLatency: 6000 },
+    { label: 'JWT of an unknown key, JWKS hanging, aborted at 0.5 s', url: url('/jwt-rot/'), headers: { authorization: `Bearer ${rotUnknown}` }, during: ['aborted', 401], good: [401], maxLatency: 6000 },
     { label: 'bystander', url: url('/bearer/'), headers: H.bearer, during: [200], good: [200], maxLatency: 1000 },
   ],
   inject: async (ctx) => {
-    ctx.loads.values().next().value.setAbortAfter(500);
+    const [parked, jwks] = ctx.loads.values();
+    parked.setAbortAfter(500);
+    jwks.setAbortAfter(500);
     te.set('park', 'slow', { delay: 3000, expiresIn: 2 });
+    jsRot.set('rot', { mode: 'hang' }); // an unknown kid makes the worker refetch (once a second) and wait
   },
   faultFor: async () => {
     await sleep((FAULT_S * 1000) / 2);
@@ -381,9 +413,10 @@ await row({
   },
   remove: async (ctx) => {
     te.set('park', 'ok', { expiresIn: 2 });
-    ctx.loads.values().next().value.setAbortAfter(0);
+    jsRot.set('rot', { mode: 'ok' });
+    for (const l of ctx.loads.values()) l.setAbortAfter(0);
   },
-  note: (ctx) => `the token endpoint answered 3 s after the clients left, then hung (timeout 5 s); token requests ${te.hits('park')}`,
+  note: () => `the token endpoint answered 3 s after the clients left, then hung (timeout 5 s); token requests ${te.hits('park')}; JWKS requests ${jsRot.hits('rot')}`,
 });
 
 // ---- the end ----------------------------------------------------------------------------
