@@ -86,3 +86,50 @@ ${oauthClient('ka', { token_url: te.url('ka'), client_id: 'ka', client_secret: '
     }
   });
 });
+
+// After a failed background refresh the flight marker said "paused" for 5 s, and
+// once the token expired inside those 5 s no worker could start a fetch: requests
+// waited for the whole client timeout and got 502 ("no token within 2000ms")
+// without any token request, even with the IdP back. Found by bench/faults
+// ("token endpoint down": 502s that took exactly the 2 s timeout).
+describe('a failed background refresh does not hold off the fetch once the token expired', () => {
+  let s;
+  let te;
+  before(async () => {
+    te = await startTokenEndpoint();
+    te.set('bg', 'ok', { expiresIn: 4 });
+    s = await startStack({
+      workers: 1,
+      http: ({ port }) => `
+${oauthClient('bg', { token_url: te.url('bg'), client_id: 'bg', client_secret: 'bg-secret', timeout: '2s', retries: 0 })}
+    server {
+        listen 127.0.0.1:${port};
+        location /oauth/ { edge_auth_upstream_oauth bg; proxy_pass http://backend; }
+    }`,
+    });
+  });
+  after(async () => {
+    try {
+      if (s) await s.stop();
+    } finally {
+      if (te) await te.close();
+    }
+  });
+
+  it('the IdP fails the refresh ahead, comes back; a request after expiry gets a new token at once', async () => {
+    const t0 = Date.now();
+    assert.equal((await s.get('/oauth/1')).status, 200, 'first token (4 s)');
+    te.set('bg', '500');
+    await sleep(2300 - (Date.now() - t0)); // inside the refresh window (the last 2 s)
+    assert.equal((await s.get('/oauth/2')).status, 200, 'the old token while the refresh fails');
+    for (let i = 0; i < 50 && !/"bg": token request .* failed: HTTP 500/.test(s.ngx.errorLog()); i++) await sleep(20);
+    assert.match(s.ngx.errorLog(), /oauth client "bg": token request .* failed: HTTP 500/, 'the background refresh failed');
+    te.set('bg', 'ok', { expiresIn: 4 }); // the IdP is back
+    await sleep(4300 - (Date.now() - t0)); // the first token has expired
+    const a = Date.now();
+    const res = await s.get('/oauth/3');
+    const took = Date.now() - a;
+    assert.equal(res.status, 200, `got ${res.status} after ${took} ms:\n${s.ngx.errorLog().split('\n').filter((l) => /"bg"/.test(l)).join('\n')}`);
+    assert.ok(took < 1000, `the request waited ${took} ms for a token the IdP gives at once`);
+  });
+});

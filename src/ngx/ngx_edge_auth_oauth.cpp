@@ -99,6 +99,7 @@ class EaOAuthClient {
     std::vector<std::pair<std::string, std::string>> forward;  /* header, claim */
     edge_auth::Digest key{};       /* the token */
     edge_auth::Digest lock_key{};  /* the flight marker */
+    edge_auth::Digest pause_key{}; /* a failed refresh ahead: the next waits */
     edge_auth::Digest neg_key{};   /* a remembered 4xx */
     ngx_shm_zone_t *zone = nullptr;
 
@@ -141,6 +142,7 @@ class EaOAuthClient {
         key = edge_auth::token_cache_key(cfg);
         std::string k(reinterpret_cast<const char *>(key.data()), key.size());
         lock_key = edge_auth::sha256("edge-auth oauth flight\n" + k);
+        pause_key = edge_auth::sha256("edge-auth oauth refresh paused\n" + k);
         neg_key = edge_auth::sha256("edge-auth oauth failure\n" + k);
     }
 };
@@ -560,6 +562,7 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
             }
         }
         ea_zone_delete(client->zone, client->neg_key);
+        ea_zone_delete(client->zone, client->pause_key);
         ea_zone_delete(client->zone, client->lock_key);
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "edge_auth: oauth client \"%s\": token %s%s, expires in %Ls",
@@ -576,12 +579,14 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
                         static_cast<ngx_msec_t>(cfg.negative_ttl_ms));
         }
         if (background) {
-            /* the current token stays in use; try again a little later */
-            ea_zone_set(client->zone, client->lock_key, "paused",
+            /* the current token stays in use; refresh again a little later.
+             * A marker of its own, not the flight marker: once the token
+             * expires, a request must be able to fetch at once (the flight
+             * marker held it off until the pause ended, past its timeout) */
+            ea_zone_set(client->zone, client->pause_key, "1",
                         static_cast<ngx_msec_t>(ea_refresh_failure_pause_ms));
-        } else {
-            ea_zone_delete(client->zone, client->lock_key);
         }
+        ea_zone_delete(client->zone, client->lock_key);
     }
 
     if (client->redis_lock_held) {
@@ -731,6 +736,9 @@ ea_start_flight(EaOAuthClient *client, bool background)
     if (client->flight) {
         return true;  /* this worker's flight is under way */
     }
+    if (background && ea_zone_get(client->zone, client->pause_key, NULL)) {
+        return false;  /* a refresh ahead failed a moment ago */
+    }
     const edge_auth::OAuthClientConfig &cfg = client->cfg;
     int64_t budget = cfg.timeout_ms * (cfg.retries + 1) + 5000 * cfg.retries + 1000;
     if (!ea_zone_add(client->zone, client->lock_key, std::to_string(ngx_pid),
@@ -755,7 +763,7 @@ ea_start_flight(EaOAuthClient *client, bool background)
 }
 
 
-/* A flight marker holds the owner's pid; "paused" markers have none. */
+/* A flight marker holds the owner's pid. */
 static bool
 ea_owner_died(const std::string &owner)
 {
