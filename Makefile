@@ -20,7 +20,7 @@ APT_PACKAGES := nginx nginx-dev build-essential cmake pkg-config libssl-dev \
 	libgtest-dev googletest redis-server wrk apache2-utils curl chromium \
 	debhelper dpkg-dev lintian
 
-.PHONY: all deps core unit module test itest run bench deb clean
+.PHONY: all deps core unit module test itest run bench deb clean asan-module test-asan
 
 all: $(MODULE)
 
@@ -106,6 +106,85 @@ test: deps
 	 [ $$uf = 0 ] && [ $$if_ = 0 ] || rc=1; \
 	 echo "$$((ut-uf+ip)) passed, $$((uf+if_)) failed"; \
 	 exit $$rc
+
+# make test-asan: the core and the module built with AddressSanitizer +
+# UndefinedBehaviorSanitizer in a tree of their own (build/asan; the normal
+# build/ngx_http_edge_auth_module.so is never touched). The core unit tests run
+# with leak detection; the integration suite runs against the stock nginx with
+# the ASan runtime preloaded (t/lib/nginx.mjs does that when EDGE_AUTH_SANITIZE
+# names it), and a test file fails when its nginx wrote any sanitizer report.
+# The last line is the total, as for make test.
+ASAN_BUILD      := $(BUILD)/asan
+ASAN_CORE_BUILD := $(ASAN_BUILD)/core
+ASAN_CORE_LIB   := $(ASAN_CORE_BUILD)/libedge_auth_core.a
+ASAN_NGX_TREE   := $(ASAN_BUILD)/nginx
+ASAN_MODULE     := $(ASAN_BUILD)/ngx_http_edge_auth_module.so
+SANITIZE_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+# gcc 12 with -fsanitize=address reports false maybe-uninitialized warnings
+# inside libstdc++ (<regex>'s std::function moves); -Werror would stop the build.
+SANITIZE_WNO    := -Wno-maybe-uninitialized
+ASAN_RUNTIME     = $(shell gcc -print-file-name=libasan.so)
+# Unit tests: leaks count; any UBSan report fails the test that caused it.
+ASAN_UNIT_ENV   := ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# deb.test.mjs checks the Debian package built from the normal tree, not this module.
+ASAN_ITESTS      = $(filter-out deb.test.mjs $(ASAN_SKIP_TESTS),$(notdir $(wildcard t/*.test.mjs)))
+ASAN_SKIP_TESTS ?=
+
+$(ASAN_CORE_BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(ASAN_CORE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGE_AUTH_SANITIZE=ON \
+	  -DCMAKE_CXX_FLAGS="$(SANITIZE_WNO)" >/dev/null
+
+$(ASAN_CORE_LIB): $(ASAN_CORE_BUILD)/Makefile $(wildcard src/core/*.cpp src/core/*.h)
+	cmake --build $(ASAN_CORE_BUILD) -j $(JOBS)
+
+# The same configure as the normal module (so the signature matches the stock
+# nginx) plus the sanitizer flags; configure's test programs are ASan programs
+# too, and must not fail on their own leaks.
+$(ASAN_NGX_TREE)/objs/Makefile: config Makefile $(NGX_SRC)/conf_flags $(BUILD)/ngx-sources.txt
+	rm -rf $(ASAN_NGX_TREE) && mkdir -p $(ASAN_BUILD) && cp -a $(NGX_SRC) $(ASAN_NGX_TREE)
+	cd $(ASAN_NGX_TREE) && . ./conf_flags && \
+	  ASAN_OPTIONS=detect_leaks=0 EDGE_AUTH_CORE_LIB=$(ASAN_CORE_LIB) ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT) $(SANITIZE_FLAGS) $(SANITIZE_WNO)" \
+	    --with-ld-opt="$(NGX_LD_OPT) $(SANITIZE_FLAGS)" \
+	    --add-dynamic-module=$(CURDIR) >$(ASAN_BUILD)/nginx-configure.log 2>&1 \
+	  || { tail -20 $(ASAN_BUILD)/nginx-configure.log; exit 1; }
+
+$(ASAN_MODULE): $(ASAN_CORE_LIB) $(ASAN_NGX_TREE)/objs/Makefile $(wildcard src/ngx/*.cpp src/ngx/*.h)
+	$(MAKE) -C $(ASAN_NGX_TREE) -f objs/Makefile -j $(JOBS) modules
+	cp $(ASAN_NGX_TREE)/objs/ngx_http_edge_auth_module.so $@.tmp && mv -f $@.tmp $@
+
+asan-module: $(ASAN_MODULE)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory asan-module t/node_modules/.installed
+	@rc=0; start=$$(date +%s); \
+	 ( cd $(ASAN_CORE_BUILD) && env $(ASAN_UNIT_ENV) ctest --output-on-failure -j $(JOBS) ) >$(ASAN_BUILD)/unit.log 2>&1 || rc=1; \
+	 grep -E 'tests passed|Failed|\*\*\*' $(ASAN_BUILD)/unit.log; \
+	 reports=$$(grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:' $(ASAN_BUILD)/unit.log); \
+	 echo "asan: unit tests in $$(( $$(date +%s) - start )) s, $$reports sanitizer reports (log: $(ASAN_BUILD)/unit.log)"; \
+	 start=$$(date +%s); rm -f $(ASAN_BUILD)/itest-summary.txt $(ASAN_BUILD)/itest-reports.txt; irc=0; \
+	 ( cd t && EDGE_AUTH_MODULE=$(ASAN_MODULE) EDGE_AUTH_SANITIZE=$(ASAN_RUNTIME) EDGE_AUTH_AUDIT=0 \
+	   EDGE_AUTH_SANITIZE_LOG=$(ASAN_BUILD)/itest-reports.txt \
+	   node --test --test-concurrency=2 --test-timeout=360000 --test-reporter=spec --test-reporter-destination=stdout \
+	     --test-reporter=./lib/summary-reporter.mjs --test-reporter-destination=$(ASAN_BUILD)/itest-summary.txt \
+	     $(ASAN_ITESTS) ) || irc=1; \
+	 ireports=$$(cat $(ASAN_BUILD)/itest-reports.txt 2>/dev/null | wc -l); \
+	 echo "asan: integration tests ($(words $(ASAN_ITESTS)) files) in $$(( $$(date +%s) - start )) s, $$ireports sanitizer reports"; \
+	 [ $$ireports = 0 ] || cat $(ASAN_BUILD)/itest-reports.txt; \
+	 up=$$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' $(ASAN_BUILD)/unit.log | tail -1); \
+	 ut=$$(echo "$$up" | grep -oE '[0-9]+$$'); uf=$$(echo "$$up" | grep -oE '[0-9]+ tests failed' | grep -oE '^[0-9]+'); \
+	 ip=$$(sed -n 's/^pass //p' $(ASAN_BUILD)/itest-summary.txt 2>/dev/null); \
+	 if_=$$(sed -n 's/^fail //p' $(ASAN_BUILD)/itest-summary.txt 2>/dev/null); \
+	 ut=$${ut:-0}; uf=$${uf:-1}; ip=$${ip:-0}; if_=$${if_:-1}; \
+	 if [ $$rc != 0 ] && [ $$uf = 0 ]; then uf=1; fi; \
+	 if [ $$reports != 0 ] && [ $$uf = 0 ]; then uf=1; fi; \
+	 if [ $$irc != 0 ] && [ $$if_ = 0 ]; then if_=1; fi; \
+	 if [ $$ireports != 0 ] && [ $$if_ = 0 ]; then if_=1; fi; \
+	 echo "asan: unit: $$((ut-uf)) passed, $$uf failed; integration: $$ip passed, $$if_ failed"; \
+	 echo "$$((ut-uf+ip)) passed, $$((uf+if_)) failed, $$((reports+ireports)) reports" > $(BUILD)/asan-summary.txt; \
+	 echo "$$((ut-uf+ip)) passed, $$((uf+if_)) failed"; \
+	 [ $$uf = 0 ] && [ $$if_ = 0 ]
 
 run: deps all
 	@bash conf-examples/run-demo.sh

@@ -14,8 +14,16 @@
 // Prefix directories are removed when the test process ends without a failure
 // and kept (and listed on stderr) otherwise. With EDGE_AUTH_CORE=1 a crashed
 // worker leaves a core file in its prefix (gdb /usr/sbin/nginx PREFIX/core).
+//
+// Sanitizers (make test-asan): EDGE_AUTH_SANITIZE=/path/libasan.so (or 1: gcc's)
+// with EDGE_AUTH_MODULE naming an ASan + UBSan build of the module. Every nginx
+// started here, `nginx -t` included, then runs with the ASan runtime preloaded
+// and the sanitizer options below in its environment (nothing else gets them:
+// not node, not the helpers' servers), and writes its reports into PREFIX/asan/.
+// Any report fails the test: stop() and nginxTest() throw it, and a test file
+// whose nginx left one exits non-zero (kept prefixes) even when no test noticed.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -29,6 +37,104 @@ export const MODULE = process.env.EDGE_AUTH_MODULE || path.join(REPO, 'build', '
 export const NGINX = process.env.NGINX_BIN || '/usr/sbin/nginx';
 const TMP = path.join(T_DIR, '.tmp');
 
+const SANITIZE = process.env.EDGE_AUTH_SANITIZE;
+/** The sanitizer runtime preloaded into nginx, or null. */
+export const SANITIZER_RUNTIME = !SANITIZE
+  ? null
+  : SANITIZE === '1'
+    ? execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim()
+    : SANITIZE;
+/**
+ * Timing budgets multiply by this: 1 normally, 3 under sanitizers (an ASan
+ * nginx is several times slower to start, to stop and to answer); any value
+ * from EDGE_AUTH_TIME_FACTOR.
+ */
+export const TIME_FACTOR = Number(process.env.EDGE_AUTH_TIME_FACTOR) || (SANITIZE ? 3 : 1);
+
+// nginx under the sanitizers:
+//  - ASan: no leak check (nginx does not free its cycle at exit); halt on the
+//    first error (memory after an error cannot be trusted), by a plain exit, so
+//    the report is the only outcome (no core); SEGV, SIGBUS, SIGFPE and abort()
+//    reported with a stack. Reports go to PREFIX/asan/asan.<pid> (workers run
+//    as nobody: the directory is world-writable, sticky).
+//  - UBSan: report and go on (an undefined operation does not corrupt the
+//    heap; one run then shows every report), with the stack. Its reports go to
+//    stderr, which nginx points at its error log: with the ASan runtime
+//    preloaded, UBSan's log_path is not applied (libasan's exported
+//    __sanitizer_set_report_path interposes on libubsan's own).
+//  - t/asan.supp and t/ubsan.supp, when present, list the reports that are not
+//    ours (each entry says why).
+function sanitizerEnv(prefix) {
+  if (!SANITIZER_RUNTIME) return {};
+  const dir = path.join(prefix, 'asan');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(dir, 0o1777);
+  const supp = (name) => (fs.existsSync(path.join(T_DIR, name)) ? `:suppressions=${path.join(T_DIR, name)}` : '');
+  return {
+    // libstdc++ too: ASan binds its __cxa_throw interceptor when it starts, and
+    // nginx itself does not link libstdc++ (only the module, dlopen()ed later),
+    // so the first exception would hit "CHECK failed: real___cxa_throw != 0".
+    LD_PRELOAD: `${SANITIZER_RUNTIME} libstdc++.so.6`,
+    ASAN_OPTIONS:
+      'detect_leaks=0:halt_on_error=1:abort_on_error=0:handle_segv=1:handle_sigbus=1:handle_sigfpe=1:handle_abort=1' +
+      `:check_initialization_order=1:detect_stack_use_after_return=0:log_path=${dir}/asan${supp('asan.supp')}`,
+    UBSAN_OPTIONS: `print_stacktrace=1:halt_on_error=0${supp('ubsan.supp')}`,
+  };
+}
+
+// The first line of a report written to stderr (UBSan's, or one that could not
+// go to its file); the report goes on with indented lines (its stack).
+const REPORT_LINE = /==\d+==\s*(ERROR|WARNING): \w*Sanitizer|\S+:\d+:\d+: runtime error: |SUMMARY: \w*Sanitizer/;
+
+/** The reports in a text: each report line with the stack lines that follow it. */
+function reportsInText(text) {
+  const out = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!REPORT_LINE.test(lines[i])) continue;
+    let j = i + 1;
+    while (j < lines.length && /^\s+#\d+ /.test(lines[j])) j++;
+    out.push(lines.slice(i, j).join('\n'));
+    i = j - 1;
+  }
+  return out;
+}
+
+/** Sanitizer reports an nginx left in `prefix` (files, then `logText`): [] when clean. */
+export function sanitizerReports(prefix, logText = '') {
+  if (!SANITIZER_RUNTIME) return [];
+  const reports = [];
+  const dir = path.join(prefix, 'asan');
+  let files = [];
+  try {
+    files = fs.readdirSync(dir).sort();
+  } catch {}
+  for (const f of files) {
+    const text = readLog(path.join(dir, f));
+    if (text.trim()) reports.push(`${path.join(dir, f)}:\n${text}`);
+  }
+  const inLog = reportsInText(logText);
+  if (inLog.length) reports.push(`in nginx's output / error log:\n${inLog.join('\n')}`);
+  return reports;
+}
+
+// make test-asan counts the reports: one line per report in EDGE_AUTH_SANITIZE_LOG.
+const tallied = new Set();
+function tally(prefix, reports) {
+  const file = process.env.EDGE_AUTH_SANITIZE_LOG;
+  if (!file || tallied.has(prefix)) return;
+  tallied.add(prefix);
+  for (const r of reports) fs.appendFileSync(file, `${prefix}: ${r.split('\n').find((l) => REPORT_LINE.test(l)) ?? r.split('\n')[0]}\n`);
+}
+
+function assertNoReports(prefix, logText, what) {
+  const reports = sanitizerReports(prefix, logText);
+  if (!reports.length) return;
+  tally(prefix, reports);
+  const shown = reports.map((r) => r.split('\n').slice(0, 80).join('\n')).join('\n\n');
+  throw new Error(`sanitizer report${reports.length > 1 ? 's' : ''} from ${what} (prefix ${prefix}):\n${shown}`);
+}
+
 const prefixes = new Set();
 const running = new Set();
 
@@ -37,6 +143,17 @@ process.on('exit', (code) => {
     try {
       child.kill('SIGTERM');
     } catch {}
+  }
+  // A report no stop() saw (a test that failed before stopping its nginx, or never stops it).
+  const unseen = [...prefixes].filter((dir) => {
+    const reports = sanitizerReports(dir, readLog(path.join(dir, 'error.log')));
+    tally(dir, reports);
+    return reports.length;
+  });
+  if (unseen.length) {
+    process.stderr.write(`sanitizer reports in (asan/ or error.log):\n  ${unseen.join('\n  ')}\n`);
+    process.exitCode = 1;
+    code = 1;
   }
   for (const dir of prefixes) auditPrefix(dir);
   if (code === 0 && !process.exitCode) {
@@ -150,8 +267,9 @@ export async function nginxTest(opts) {
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(conf, buildConf({ prefix, main, http, workers, ctx }), { mode: 0o644 });
   const res = await run(NGINX, ['-t', '-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...sanitizerEnv(prefix) },
   });
+  assertNoReports(prefix, res.output, 'nginx -t');
   return { ...res, conf, prefix };
 }
 
@@ -182,8 +300,9 @@ export async function nginxTestFile(confFile, { env = {} } = {}) {
   const prefix = makePrefix();
   const { conf, globals } = writeExample(prefix, confFile, null, { prefix });
   const res = await run(NGINX, ['-t', '-p', prefix + '/', '-c', conf, '-e', path.join(prefix, 'error.log'), ...(globals ? ['-g', globals] : [])], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...sanitizerEnv(prefix) },
   });
+  assertNoReports(prefix, res.output, 'nginx -t');
   return { ...res, conf, prefix };
 }
 
@@ -220,7 +339,7 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
   else fs.writeFileSync(conf, buildConf({ prefix, main, http, workers, ctx }), { mode: 0o644 });
 
   const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf, '-e', errorLog, '-g', `daemon off; ${globals}`], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...sanitizerEnv(prefix) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -236,7 +355,7 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
     }),
   );
 
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 10_000 * TIME_FACTOR;
   for (const port of ports) {
     while (!(await canConnect(port))) {
       if (exited || Date.now() > deadline) {
@@ -277,7 +396,7 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
       }
       const before = readLog(errorLog).length;
       child.kill('SIGHUP');
-      const limit = Date.now() + 10_000;
+      const limit = Date.now() + 10_000 * TIME_FACTOR;
       for (;;) {
         const fresh = readLog(errorLog).slice(before);
         if (/\[emerg\]/.test(fresh)) throw new Error(`reload failed:\n${fresh}`);
@@ -289,19 +408,21 @@ async function startOnce({ http, main, workers = 1, env = {}, files, ports: npor
       }
     },
     /**
-     * Graceful stop (QUIT). Throws if nginx does not exit in time, or if any
-     * worker died on a signal (a crash) during the instance's life.
+     * Graceful stop (QUIT). Throws if nginx does not exit in time, if any
+     * worker died on a signal (a crash) during the instance's life, or (under
+     * sanitizers) if any sanitizer report was written.
      */
     async stop() {
       if (!exited) {
         child.kill('SIGQUIT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000 * TIME_FACTOR);
         await exit;
         clearTimeout(timer);
       }
       // the config's error_log may be stderr (conf-examples): look at both
       const log = readLog(errorLog) + '\n' + output;
       const crashes = log.split('\n').filter((l) => /exited on signal/.test(l));
+      assertNoReports(prefix, log, 'nginx');
       if (crashes.length) throw new Error(`nginx worker crashed (prefix ${prefix}):\n${crashes.join('\n')}`);
       if (exited.signal === 'SIGKILL') throw new Error(`nginx did not stop on QUIT (prefix ${prefix})`);
     },
