@@ -238,7 +238,14 @@ async function row({ name, streams, inject, remove, faultFor, note, target = edg
   };
   r.ok = unexpected.length === 0 && recovery !== null && r.alerts === 0 && r.signalExits === 0 && r.workersReplaced !== true;
   rows.push(r);
+  const firsts = streams
+    .map((s, i) => (results[i].firstOtherMs === null ? '' : `${s.label}: first non-${s.good.join('/')} ${(results[i].firstOtherMs / 1000).toFixed(1)} s into it`))
+    .filter(Boolean);
+  const lat = streams
+    .map((s, i) => `${s.label}: ${Object.entries(results[i].latency).map(([c, l]) => `${c} p50 ${l.p50} / p99 ${l.p99} / max ${l.max} ms`).join(', ')}`)
+    .join('; ');
   log(`${r.ok ? 'ok  ' : 'FAIL'} ${name}: seen ${r.seen}; unexpected ${r.unexpected}; recovery ${r.recovery}; ` +
+    `answer times during the fault: ${lat}${firsts.length ? `; ${firsts.join(', ')}` : ''}; ` +
     `alerts ${r.alerts}, signal exits ${r.signalExits}${r.note ? `; ${r.note}` : ''}`);
   for (const l of r.severe) log(`       ${l}`);
   for (const [i, s] of streams.entries()) for (const e of results[i].examples) log(`       ${s.label}: ${e.code} sent at ${(e.at / 1000).toFixed(2)} s (fault at 0), took ${e.ms} ms` +

@@ -182,8 +182,23 @@ export function analyse(records, { faultStart, faultEnd, during, good, maxLatenc
       bad(r, `${r.code} after recovery`);
     }
   }
+  // how long the answers took during the fault, per code
+  const byCode = {};
+  for (const r of done) {
+    if (r.t0 < faultStart || r.t0 >= faultEnd) continue;
+    (byCode[r.code] ??= []).push(r.t1 - r.t0);
+  }
+  const latency = Object.fromEntries(
+    Object.entries(byCode).map(([code, ms]) => {
+      ms.sort((a, b) => a - b);
+      return [code, { p50: ms[Math.floor(ms.length / 2)], p99: ms[Math.floor(ms.length * 0.99)], max: ms.at(-1) }];
+    }),
+  );
+  const firstOther = done.find((r) => r.t0 >= faultStart && r.t0 < faultEnd && !goodSet.has(r.code));
   return {
     requests: done.length,
+    firstOtherMs: firstOther ? firstOther.t0 - faultStart : null,
+    latency,
     seen,
     unexpected,
     examples,
