@@ -87,6 +87,7 @@ const edge = await startNginx({
   keepaliveRequests: 1000,
   files: {
     htpasswd: htpasswdLine('alice', PW.alice, 'bcrypt', { cost: 5 }) + '\n',
+    'htpasswd-slow': htpasswdLine('slow', `pw-${rnd(6)}`, 'bcrypt', { cost: 10 }) + '\n',
     'session.key': rnd(36),
   },
   http: ({ port, path: p }) => `
@@ -112,6 +113,7 @@ ${client('park', { timeout: '5s', retries: 1 })}
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         location /basic/ { edge_auth basic; edge_auth_user_file ${p('htpasswd')}; ${user} proxy_pass http://backend; }
+        location /basic-slow/ { edge_auth basic; edge_auth_user_file ${p('htpasswd-slow')}; ${user} proxy_pass http://backend; }
         location /bearer/ { edge_auth bearer; edge_auth_token ${BEARER} label=svc; ${user} proxy_pass http://backend; }
         location /jwt-static/ { edge_auth jwt; edge_auth_jwt_secret ${HS_SECRET}; ${user} proxy_pass http://backend; }
         location /jwt-rot/ {
@@ -400,16 +402,18 @@ await row({
 });
 
 await row({
-  name: 'clients disconnect while parked (token endpoint slow then hanging; JWKS hanging)',
+  name: 'clients disconnect while parked (token endpoint slow then hanging; JWKS hanging; bcrypt in the thread pool)',
   streams: [
     { label: 'parked, aborted at 0.5 s', url: url('/oauth-park/'), during: ['aborted', 200], good: [200], maxLatency: 6000 },
     { label: 'JWT of an unknown key, JWKS hanging, aborted at 0.5 s', url: url('/jwt-rot/'), headers: { authorization: `Bearer ${rotUnknown}` }, during: ['aborted', 401], good: [401], maxLatency: 6000 },
+    { label: 'Basic, wrong password, bcrypt cost 10 in the thread pool, aborted at 20 ms', url: url('/basic-slow/'), headers: () => ({ authorization: basicAuth('slow', `wrong-${rnd(4)}`) }), during: ['aborted', 401], good: [401], maxLatency: 3000, rate: 10 },
     { label: 'bystander', url: url('/bearer/'), headers: H.bearer, during: [200], good: [200], maxLatency: 1000 },
   ],
   inject: async (ctx) => {
-    const [parked, jwks] = ctx.loads.values();
+    const [parked, jwks, bcrypt] = ctx.loads.values();
     parked.setAbortAfter(500);
     jwks.setAbortAfter(500);
+    bcrypt.setAbortAfter(20);
     te.set('park', 'slow', { delay: 3000, expiresIn: 2 });
     jsRot.set('rot', { mode: 'hang' }); // an unknown kid makes the worker refetch (once a second) and wait
   },
