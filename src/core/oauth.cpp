@@ -143,7 +143,10 @@ TokenResult parse_success(const HttpResponse& response, std::int64_t now_ms,
     if (!json_is_string(type)) return invalid_response(status, "token_type is not a string");
     std::string_view name(json_string_value(type), json_string_length(type));
     if (!iequals(name, "bearer")) {
-      return invalid_response(status, "unsupported token_type \"" + log_safe(name, 32) + "\"");
+      // Masked like every other IdP text (found by the token fuzzer: an
+      // echoed secret in token_type reached the log).
+      return invalid_response(status,
+                              "unsupported token_type \"" + log_text(name, 32, cfg) + "\"");
     }
     token_type = std::string(name);
   }

@@ -299,6 +299,19 @@ TEST(TokenResponse, SummaryNeverHoldsTheSecretOrTheToken) {
             "HTTP 401 invalid_client: got client_secret=[redacted] and '[redacted]'");
 }
 
+// Fuzzing (token): the "unsupported token_type" error quoted the IdP's
+// token_type through log_safe alone, so a secret echoed there reached the log.
+TEST(TokenResponse, UnsupportedTokenTypeIsRedactedLikeOtherIdpText) {
+  const std::string secret = config().client_secret;
+  TokenResult t = parse(200, R"({"access_token":"x","token_type":"D)" + secret + R"(PoP"})");
+  ASSERT_FALSE(t.ok);
+  EXPECT_EQ(t.error.summary(),
+            "HTTP 200 invalid_response: unsupported token_type \"D[redacted]PoP\"");
+  t = parse(200, R"({"access_token":"x","token_type":"s3cr%26t+%2Bpw"})");
+  EXPECT_EQ(t.error.summary(),
+            "HTTP 200 invalid_response: unsupported token_type \"[redacted]\"");
+}
+
 TEST(TokenError, SummaryShapes) {
   TokenError e;
   EXPECT_EQ(e.summary(), "unknown error");
