@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/crypto.h"
+#include "core/openssl_algorithms.h"
 
 namespace edge_auth {
 namespace {
@@ -19,21 +20,21 @@ constexpr std::size_t kTagSize = 16;
 
 // Fetched once per process, like the digests in crypto.cpp.
 EVP_KDF* hkdf_kdf() {
-  static EVP_KDF* kdf = [] {
+  static const Fetched<EVP_KDF, EVP_KDF_free> kdf{[] {
     EVP_KDF* k = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
     if (k == nullptr) throw std::runtime_error("OpenSSL has no HKDF");
     return k;
-  }();
-  return kdf;
+  }()};
+  return kdf.get();
 }
 
 const EVP_CIPHER* aes_256_gcm() {
-  static const EVP_CIPHER* cipher = [] {
+  static const Fetched<EVP_CIPHER, EVP_CIPHER_free> cipher{[] {
     EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
     if (c == nullptr) throw std::runtime_error("OpenSSL has no AES-256-GCM");
     return c;
-  }();
-  return cipher;
+  }()};
+  return cipher.get();
 }
 
 struct KdfCtxFree {

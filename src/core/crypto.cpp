@@ -19,24 +19,24 @@ const EVP_MD* fetch_md(const char* name) {
 }
 
 EVP_MAC* hmac_mac() {
-  static EVP_MAC* mac = [] {
+  static const Fetched<EVP_MAC, EVP_MAC_free> mac{[] {
     EVP_MAC* m = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     if (m == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
     return m;
-  }();
-  return mac;
+  }()};
+  return mac.get();
 }
 
 namespace {
 
 const EVP_MD* sha256_md() {
-  static const EVP_MD* md = fetch_md("SHA256");
-  return md;
+  static const FetchedMd md{fetch_md("SHA256")};
+  return md.get();
 }
 
 const EVP_MD* sha1_md() {
-  static const EVP_MD* md = fetch_md("SHA1");
-  return md;
+  static const FetchedMd md{fetch_md("SHA1")};
+  return md.get();
 }
 
 void digest_into(const EVP_MD* md, std::string_view data, unsigned char* out) {

@@ -11,6 +11,7 @@
 #include "core/base64.h"
 #include "core/crypto.h"
 #include "core/header_value.h"
+#include "core/openssl_algorithms.h"
 #include "core/text.h"
 
 namespace edge_auth {
@@ -68,8 +69,8 @@ class Md5 {
  private:
   static const EVP_MD* md() {
     // Fetched once. nullptr where the provider has no MD5 (FIPS): apr1 then never verifies.
-    static const EVP_MD* md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
-    return md5;
+    static const FetchedMd md5{EVP_MD_fetch(nullptr, "MD5", nullptr)};
+    return md5.get();
   }
   EVP_MD_CTX* ctx_;
   bool ok_;

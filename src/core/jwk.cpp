@@ -81,16 +81,16 @@ int hash_bits(JwsAlg alg) {
 }
 
 const EVP_MD* md_for(JwsAlg alg) {
-  static const EVP_MD* sha256 = fetch_md("SHA256");
-  static const EVP_MD* sha384 = fetch_md("SHA384");
-  static const EVP_MD* sha512 = fetch_md("SHA512");
+  static const FetchedMd sha256{fetch_md("SHA256")};
+  static const FetchedMd sha384{fetch_md("SHA384")};
+  static const FetchedMd sha512{fetch_md("SHA512")};
   switch (hash_bits(alg)) {
     case 256:
-      return sha256;
+      return sha256.get();
     case 384:
-      return sha384;
+      return sha384.get();
     case 512:
-      return sha512;
+      return sha512.get();
     default:
       return nullptr;  // EdDSA hashes internally
   }

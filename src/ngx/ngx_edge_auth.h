@@ -406,6 +406,7 @@ enum ea_outcome_e : ngx_uint_t {
 };
 #define EA_OUTCOMES 6
 void ea_metrics_init_process(ngx_shm_zone_t *zone);
+void ea_metrics_exit_process();
 void ea_count(EaCounter &counter, edge_auth::Metric metric,
     std::initializer_list<std::string_view> labels);
 void ea_count_request(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_outcome_e outcome);

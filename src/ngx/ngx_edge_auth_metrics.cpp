@@ -26,6 +26,8 @@ struct ea_loc_metrics_t {
     EaCounter  requests[8][EA_OUTCOMES];   /* method label x outcome */
     EaCounter  injections[4];              /* ea_inject_kind_e */
     EaCounter  jwt_cache_hits;
+    ea_loc_metrics_t *next = nullptr;      /* ea_loc_metrics_all */
+    ea_loc_metrics_t **owner = nullptr;    /* &lcf->metrics, emptied on delete */
 };
 
 static const char *const ea_outcome_names[EA_OUTCOMES] = {
@@ -58,13 +60,34 @@ ea_count(EaCounter &counter, Metric metric, std::initializer_list<std::string_vi
 }
 
 
+/* Allocated with `new` for the worker's life, as before, but now also freed
+ * when the worker exits: nothing pointed at them any more once the cycle's
+ * configuration was gone (valgrind: 424 bytes definitely lost per requested
+ * location at exit). */
+static ea_loc_metrics_t *ea_loc_metrics_all;  /* per worker: every one allocated */
+
 static ea_loc_metrics_t *
 ea_loc_metrics(ea_loc_conf_t *lcf)
 {
     if (lcf->metrics == NULL) {
         lcf->metrics = new ea_loc_metrics_t();  /* lives as long as the worker */
+        lcf->metrics->next = ea_loc_metrics_all;
+        lcf->metrics->owner = &lcf->metrics;
+        ea_loc_metrics_all = lcf->metrics;
     }
     return lcf->metrics;
+}
+
+
+void
+ea_metrics_exit_process()
+{
+    while (ea_loc_metrics_all != NULL) {
+        ea_loc_metrics_t *m = ea_loc_metrics_all;
+        ea_loc_metrics_all = m->next;
+        *m->owner = NULL;
+        delete m;
+    }
 }
 
 

@@ -473,4 +473,5 @@ ea_exit_process(ngx_cycle_t *cycle) noexcept
 {
     ea_redis_exit_process();
     ea_http_exit_process();
+    ea_metrics_exit_process();
 }
