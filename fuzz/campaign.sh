@@ -25,6 +25,7 @@ fi
 status=0
 for t in "$@"; do
   mkdir -p "$dir/$t/corpus"
+  touch "$dir/$t/.started"  # artifacts of an earlier run are not this run's
   start=$(date +%s)
   nice -n 19 "$out/${t}_fuzz" -runs="$runs" -max_total_time="$max_time" -timeout=25 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/$t/" \
@@ -32,8 +33,8 @@ for t in "$@"; do
   rc=$?
   elapsed=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/$t.log" | grep -o '[0-9]*$')
-  crashes=$(find "$dir/$t" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
-    -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  crashes=$(find "$dir/$t" -maxdepth 1 -type f -newer "$dir/$t/.started" \( -name 'crash-*' \
+    -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes="exit $rc"
   per_sec=$(( ${execs:-0} / (elapsed > 0 ? elapsed : 1) ))
   echo "| $t | ${execs:-?} | $per_sec | $crashes | $elapsed | $max_time | $(date -u +%F) |" |
