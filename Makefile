@@ -20,7 +20,7 @@ APT_PACKAGES := nginx nginx-dev build-essential cmake pkg-config libssl-dev \
 	libgtest-dev googletest redis-server wrk apache2-utils curl chromium \
 	debhelper dpkg-dev lintian
 
-.PHONY: all deps core unit module test itest run bench deb clean asan-module test-asan valgrind
+.PHONY: all deps core unit module test itest run bench deb clean asan-module test-asan valgrind fuzz
 
 all: $(MODULE)
 
@@ -263,6 +263,20 @@ deb: deps
 	 if grep -q '^E:' $(BUILD)/deb/lintian.txt; then echo "deb: lintian reported errors"; exit 1; fi; \
 	 if [ $$rc != 0 ]; then echo "deb: lintian failed (exit $$rc)"; exit 1; fi; \
 	 echo "deb: lintian: $$(grep -c '^E:' $(BUILD)/deb/lintian.txt) errors, $$(grep -c '^W:' $(BUILD)/deb/lintian.txt) warnings"
+
+# Fuzzing (issue 7): each libFuzzer target over its seed corpus, briefly;
+# `make -C fuzz campaign` is the long run (docs/fuzzing.md). Needs Debian's clang.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+
+fuzz: deps
+	@missing=$$(for p in $(FUZZ_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(MAKE) -C fuzz smoke
 
 clean:
 	rm -rf $(BUILD)
