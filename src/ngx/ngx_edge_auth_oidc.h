@@ -148,6 +148,7 @@ struct EaOidcRequest {
     bool body_waiting = false;
     bool body_read = false;
     bool logout_accepted = false;             /* verified, markers set */
+    bool signed_out = false;                  /* sign-out: the Redis DEL answered */
     std::string logout_index;                 /* Redis index of the sessions to end */
     std::vector<std::string> logout_del;      /* DEL of those sessions, once read */
 };

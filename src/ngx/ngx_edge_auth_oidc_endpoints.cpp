@@ -383,6 +383,17 @@ ea_sign_out(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     if (rc != NGX_OK) {
         return ea_parked(rc);
     }
+    if (q->session && p->store == EaSessionStore::Redis && ea_redis_enabled() && !q->signed_out) {
+        /* the session is gone from Redis before the browser is answered:
+         * its next request, on any node, finds nothing (the DEL of
+         * ea_oidc_end_session alone may still be unsent then) */
+        rc = ea_oidc_redis(r, q, {"DEL", ea_oidc_session_key(r, p, q->session->id)});
+        if (rc != NGX_OK) {
+            return ea_parked(rc);
+        }
+        q->call.reset();
+        q->signed_out = true;
+    }
     std::string rd = ea_arg(r, "rd");
     std::string target = edge_auth::safe_return_url(rd.empty() ? p->post_logout_redirect : rd,
                                                     p->redirect_hosts);
