@@ -44,6 +44,7 @@ import {
   sessionCookies,
   stateCookies,
   isDeletion,
+  openSessionCookie,
   assertErrorPage,
 } from './lib/oidc.mjs';
 
@@ -105,7 +106,7 @@ async function startAll() {
     server {
         listen 127.0.0.1:${ports[0]};
         large_client_header_buffers 4 64k;
-        ${oidcLoc('/private/', 'op', 'edge_auth_upstream_header X-Edge-Name $edge_auth_claim_name;')}
+        ${oidcLoc('/private/', 'op', 'edge_auth_upstream_header X-Edge-Name $edge_auth_claim_name; add_header X-Pid $pid always;')}
         ${oidcLoc('/mixed/', 'op', `edge_auth_jwt_secret ${JWT_SECRET};`, { method: 'jwt oidc' })}
         location /plain/ { proxy_pass http://backend; }
     }
@@ -422,6 +423,78 @@ describe('with the fake OP', () => {
       assert.equal(jar.value(url('/'), COOKIE), undefined);
       loginRedirect(await jar.get(url('/private/')), `${op.issuer}/authorize`);
       assert.equal((await jar.get(url('/oauth2/auth'))).status, 401);
+    });
+
+    it('the session cookie holds the identity and refresh token, not the ID token; the access token only with pass_access_token on', async () => {
+      const { jar, ...r } = await login();
+      assertLoggedIn(r);
+      const answer = op.tokenRequests.at(-1).answer;
+      const value = jar.value(url('/'), COOKIE);
+      const sess = openSessionCookie(value);
+      assert.ok(sess, 'the cookie opens with the session secret');
+      assert.equal(sess.user, 'alice');
+      assert.equal(sess.refresh_token, answer.refresh_token);
+      assert.equal(sess.access_token, answer.access_token, 'pass_access_token on: the access token is in the cookie');
+      assert.equal(sess.id_token, '', 'the ID token stays in the zone (sign-out sends it as id_token_hint)');
+      assert.ok(!value.includes(answer.id_token.split('.')[2]), 'no ID token signature in the cookie');
+
+      op.identity = { ...DEFAULT_IDENTITY, sub: 'bob', preferred_username: 'bob', email: 'bob@example.org', groups: ['ops'] };
+      const g = await login('/private/', { which: 1 });
+      assertLoggedIn(g, '/private/', 1);
+      const lean = openSessionCookie(g.jar.value(url('/', 1), COOKIE));
+      assert.ok(lean, 'the cookie opens');
+      assert.equal(lean.user, 'bob');
+      assert.equal(lean.access_token, '', 'pass_access_token off: no access token in the cookie');
+      assert.equal(lean.refresh_token, op.tokenRequests.at(-1).answer.refresh_token, 'the refresh token is kept');
+      assert.ok(lean.access_expires_at > 0, 'its expiry is kept (refresh)');
+    });
+
+    // Each worker keeps the sessions it opened and checks the ended markers
+    // again only when one was written: both must see a sign-out or a
+    // back-channel logout at once.
+    const servedByBothWorkers = async (cookieHeader) => {
+      const pids = new Set();
+      for (let i = 0; i < 40 && pids.size < 2; i++) {
+        const res = await newJar().get(url('/private/'), { Cookie: cookieHeader, Accept: 'application/json' });
+        assert.equal(res.status, 200, res.body);
+        pids.add(res.headers['x-pid']);
+      }
+      assert.equal(pids.size, 2, 'both workers served (and cached) the session');
+    };
+    const refusedEverywhere = async (cookieHeader, what) => {
+      const statuses = [];
+      for (let i = 0; i < 12; i++) {
+        statuses.push((await newJar().get(url('/private/'), { Cookie: cookieHeader, Accept: 'application/json' })).status);
+      }
+      assert.deepEqual(statuses, Array(12).fill(401), `the cookie after ${what}: ${statuses.join(' ')}`);
+    };
+
+    it('a copy of the session cookie kept after sign-out is refused by every worker that had it cached', async () => {
+      const { jar, ...r } = await login();
+      assertLoggedIn(r);
+      const cookieHeader = `${COOKIE}=${jar.value(url('/'), COOKIE)}`;
+      await servedByBothWorkers(cookieHeader);
+      assert.equal((await jar.get(url('/oauth2/sign_out?rd=/plain/bye'))).status, 302);
+      await refusedEverywhere(cookieHeader, 'sign-out');
+    });
+
+    it('a back-channel logout ends a cookie session every worker had cached; another session lives', async () => {
+      const { jar, ...r } = await login();
+      assertLoggedIn(r);
+      const sid = JSON.parse(Buffer.from(op.tokenRequests.at(-1).answer.id_token.split('.')[1], 'base64url')).sid;
+      assert.ok(sid, 'the fake OP puts sid in the ID token');
+      const cookieHeader = `${COOKIE}=${jar.value(url('/'), COOKIE)}`;
+      const other = await login(); // another OP session
+      assertLoggedIn(other);
+      await servedByBothWorkers(cookieHeader);
+      const res = await newJar().request(url('/oauth2/backchannel_logout'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: await op.logoutToken({ sid }) }).toString(),
+      });
+      assert.equal(res.status, 200, res.body);
+      await refusedEverywhere(cookieHeader, 'a back-channel logout');
+      await servedByBothWorkers(`${COOKIE}=${other.jar.value(url('/'), COOKIE)}`);
     });
   });
 

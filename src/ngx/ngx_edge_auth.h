@@ -393,6 +393,8 @@ void ea_jwks_set_url(EaJwksSource *src, std::string_view url, int64_t timeout_ms
     std::string_view ca_file);
 
 /* ngx_edge_auth_metrics.cpp: counters in the zone, edge_auth_status */
+/* Zone series past the metrics (ea_zone_series): not exposed. */
+#define EA_SERIES_OIDC_ENDED  0x10000u  /* per provider: ended markers written */
 struct EaCounter {
     ngx_atomic_t *value = nullptr;  /* in the zone; found at first count */
 };

@@ -392,25 +392,31 @@ ea_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
 ngx_int_t
 ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
 {
-    struct Item {
-        ngx_str_t name;
-        ngx_str_t lowcase;
-        ngx_uint_t hash;
-        std::string value;
-        bool present;
-    };
-    std::vector<Item> items;
-
-    auto add = [&](ngx_str_t name, ngx_str_t lowcase, ngx_uint_t hash, std::string_view claim) {
-        std::string buf;
-        std::string_view v = ea_claim(ctx, claim, &buf);
-        items.push_back({name, lowcase, hash, std::string(v), !v.empty()});
+    std::string buf;
+    auto put = [&](ngx_str_t *name, ngx_str_t *lowcase, ngx_uint_t hash,
+                   std::string_view v) -> ngx_int_t {
+        if (v.empty()) {
+            ea_remove_header_in(r, lowcase);
+            return NGX_OK;
+        }
+        ngx_str_t value;
+        if (!edge_auth::is_safe_header_value(v) || ea_pstr(r->pool, v, &value) != NGX_OK
+            || ea_set_header_in(r, name, lowcase, hash, &value) != NGX_OK)
+        {
+            ea_log(r, NGX_LOG_ERR, "edge_auth: claim header \"%V\" not sent", name);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return NGX_OK;
     };
 
     if (lcf->claim_headers != NULL) {
         auto *h = static_cast<ea_claim_header_t *>(lcf->claim_headers->elts);
         for (ngx_uint_t i = 0; i < lcf->claim_headers->nelts; i++) {
-            add(h[i].name, h[i].lowcase, h[i].hash, *h[i].claim);
+            ngx_int_t rc = put(&h[i].name, &h[i].lowcase, h[i].hash,
+                               ea_claim(ctx, *h[i].claim, &buf));
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
     }
     if (lcf->identity_headers) {
@@ -420,32 +426,24 @@ ea_claims_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         static ngx_str_t lows[] = {ngx_string("x-auth-request-user"),
                                    ngx_string("x-auth-request-email"),
                                    ngx_string("x-auth-request-groups")};
+        static ngx_uint_t hashes[3];
         static const char *claims[] = {"sub", "email", "groups"};
         for (int i = 0; i < 3; i++) {
+            if (hashes[i] == 0) {
+                hashes[i] = ngx_hash_key(lows[i].data, lows[i].len);
+            }
+            std::string_view v;
             if (i == 0 && ctx && ctx->authenticated
                 && (ctx->claims == NULL || ctx->session != NULL) && ctx->user.len)
             {
-                /* Basic / token label */
-                items.push_back({names[0], lows[0], ngx_hash_key(lows[0].data, lows[0].len),
-                                 std::string(ea_sv(ctx->user)), true});
-                continue;
+                v = ea_sv(ctx->user);  /* Basic / token label, session user */
+            } else {
+                v = ea_claim(ctx, claims[i], &buf);
             }
-            add(names[i], lows[i], ngx_hash_key(lows[i].data, lows[i].len), claims[i]);
-        }
-    }
-
-    for (Item &it : items) {
-        if (!it.present) {
-            ea_remove_header_in(r, &it.lowcase);
-            continue;
-        }
-        ngx_str_t value;
-        if (!edge_auth::is_safe_header_value(it.value)
-            || ea_pstr(r->pool, it.value, &value) != NGX_OK
-            || ea_set_header_in(r, &it.name, &it.lowcase, it.hash, &value) != NGX_OK)
-        {
-            ea_log(r, NGX_LOG_ERR, "edge_auth: claim header \"%V\" not sent", &it.name);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ngx_int_t rc = put(&names[i], &lows[i], hashes[i], v);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
     }
     return NGX_OK;

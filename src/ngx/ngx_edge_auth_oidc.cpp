@@ -762,21 +762,30 @@ ea_oidc_cookies(ngx_http_request_t *r, EaOidcRequest *q)
     if (q->cookies_parsed) {
         return q->cookies;
     }
+    /* one Cookie header is viewed where nginx keeps it (for the whole
+     * request); several are joined into cookie_text */
     std::string &text = q->cookie_text;
+    std::string_view first;
+    int found = 0;
     for (ngx_list_part_t *part = &r->headers_in.headers.part; part; part = part->next) {
         auto *h = static_cast<ngx_table_elt_t *>(part->elts);
         for (ngx_uint_t i = 0; i < part->nelts; i++) {
             if (h[i].hash != 0 && h[i].key.len == 6
                 && ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6) == 0)
             {
-                if (!text.empty()) {
-                    text += "; ";
+                if (found++ == 0) {
+                    first = ea_sv(h[i].value);
+                    continue;
                 }
+                if (found == 2) {
+                    text.assign(first);
+                }
+                text += "; ";
                 text += ea_sv(h[i].value);
             }
         }
     }
-    q->cookies = edge_auth::parse_cookies(text);
+    q->cookies = edge_auth::parse_cookies(found > 1 ? std::string_view(text) : first);
     q->cookies_parsed = true;
     return q->cookies;
 }
@@ -859,6 +868,24 @@ ea_session_zone_key(EaOidcProvider *p, std::string_view id)
 }
 
 
+static edge_auth::Digest
+ea_oidc_id_token_key(EaOidcProvider *p, std::string_view id)
+{
+    return edge_auth::sha256("edge-auth oidc id_token\n" + p->name + "\n" + std::string(id));
+}
+
+
+std::string
+ea_oidc_id_token(EaOidcProvider *p, const Session &s)
+{
+    std::string id_token = s.id_token;
+    if (id_token.empty() && p->store == EaSessionStore::Cookie) {
+        (void) ea_zone_get(p->zone, ea_oidc_id_token_key(p, s.id), &id_token);
+    }
+    return id_token;
+}
+
+
 static std::string
 ea_redis_key(ngx_http_request_t *r, const char *kind, const std::string &what)
 {
@@ -937,29 +964,92 @@ ea_session_ended(EaOidcProvider *p, const Session &s)
 
 /* Decrypting and decoding a session is most of its cost per request; the
  * same sealed bytes always open to the same session, so each worker keeps
- * the last ones it opened (bounded; cleared when full). Expiry and the
- * ended markers are still checked on every request. */
-static edge_auth::Result<Session>
-ea_open_session_cached(EaOidcProvider *p, std::string_view sealed, std::string_view aad)
+ * the last ones it opened (bounded; cleared when full) and requests share
+ * them. Expiry is checked on every request, the ended markers whenever one
+ * was written since the last check. */
+static EaOidcProvider::Opened *
+ea_open_session_cached(EaOidcProvider *p, std::string_view sealed, std::string_view aad,
+    std::string *why)
 {
     auto it = p->opened.find(sealed);  /* a string_view: no copy of the cookie */
     if (it != p->opened.end() && it->second->aad == aad) {
-        return it->second->session;
+        return it->second.get();
     }
     edge_auth::Result<Session> s = edge_auth::open_session(p->session_key, sealed, aad);
-    if (s) {
-        if (it != p->opened.end()) {
-            p->opened.erase(it);  /* its key views the entry it owns */
-        }
-        if (p->opened.size() >= 1024) {
-            p->opened.clear();
-        }
-        auto entry = std::make_unique<EaOidcProvider::Opened>(
-            EaOidcProvider::Opened{std::string(sealed), std::string(aad), *s});
-        std::string_view key = entry->sealed;
-        p->opened.emplace(key, std::move(entry));
+    if (!s) {
+        *why = s.error();
+        return NULL;
     }
-    return s;
+    if (it != p->opened.end()) {
+        p->opened.erase(it);  /* its key views the entry it owns */
+    }
+    if (p->opened.size() >= 1024) {
+        p->opened.clear();
+    }
+    auto entry = std::make_unique<EaOidcProvider::Opened>();
+    entry->sealed.assign(sealed);
+    entry->aad.assign(aad);
+    entry->session = std::make_shared<Session>(std::move(*s));
+    EaOidcProvider::Opened *opened = entry.get();
+    std::string_view key = entry->sealed;
+    p->opened.emplace(key, std::move(entry));
+    return opened;
+}
+
+
+static ngx_atomic_t *
+ea_oidc_ended_generation(EaOidcProvider *p)
+{
+    if (!p->ended_generation_looked_up) {
+        p->ended_generation_looked_up = true;
+        /* a series the exposition skips (its metric is past the known ones) */
+        p->ended_generation = ea_zone_series(p->zone, EA_SERIES_OIDC_ENDED, p->name);
+    }
+    return p->ended_generation;
+}
+
+
+void
+ea_oidc_markers_written(EaOidcProvider *p)
+{
+    ngx_atomic_t *generation = ea_oidc_ended_generation(p);
+    if (generation != NULL) {
+        (void) ngx_atomic_fetch_add(generation, 1);
+    }
+}
+
+
+/* The ended markers are read when one was written since this worker last
+ * found the session live (read the generation first: a marker written
+ * during the check moves it again). */
+static bool
+ea_session_ended_cached(EaOidcProvider *p, EaOidcProvider::Opened *opened)
+{
+    ngx_atomic_t *generation = ea_oidc_ended_generation(p);
+    if (generation == NULL) {
+        return ea_session_ended(p, *opened->session);
+    }
+    ngx_atomic_uint_t now = *generation;
+    ngx_memory_barrier();
+    if (opened->live_checked && opened->live_at == now) {
+        return false;
+    }
+    if (ea_session_ended(p, *opened->session)) {
+        return true;
+    }
+    opened->live_checked = true;
+    opened->live_at = now;
+    return false;
+}
+
+
+Session &
+ea_oidc_own_session(EaOidcRequest *q)
+{
+    if (q->session.use_count() > 1) {
+        q->session = std::make_shared<Session>(*q->session);
+    }
+    return *q->session;
 }
 
 
@@ -969,35 +1059,47 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     if (q->session_loaded) {
         return NGX_OK;
     }
-    std::optional<std::string> value = edge_auth::join_chunks(ea_oidc_cookies(r, q),
-                                                              p->cookie.name);
-    if (!value || value->empty()) {
+    /* the whole cookie, or its chunks joined */
+    std::string_view value;
+    std::optional<std::string> joined;
+    for (const auto &c : ea_oidc_cookies(r, q)) {
+        if (c.first == p->cookie.name) {
+            value = c.second;
+            break;
+        }
+    }
+    if (value.empty()) {
+        joined = edge_auth::join_chunks(ea_oidc_cookies(r, q), p->cookie.name);
+        if (joined) {
+            value = *joined;
+        }
+    }
+    if (value.empty()) {
         q->session_loaded = true;
         return NGX_OK;
     }
 
-    edge_auth::Result<Session> s = edge_auth::Result<Session>::failure("no session");
+    EaOidcProvider::Opened *opened = NULL;
+    std::string why = "session not found";
     switch (p->store) {
     case EaSessionStore::Cookie:
-        s = ea_open_session_cached(p, *value, p->cookie.name);
+        opened = ea_open_session_cached(p, value, p->cookie.name, &why);
         break;
     case EaSessionStore::Shm: {
         std::string sealed;
-        if (ea_session_id_syntax(*value)
-            && ea_zone_get(p->zone, ea_session_zone_key(p, *value), &sealed))
+        if (ea_session_id_syntax(value)
+            && ea_zone_get(p->zone, ea_session_zone_key(p, value), &sealed))
         {
-            s = ea_open_session_cached(p, sealed, *value);
-        } else {
-            s = edge_auth::Result<Session>::failure("session not found");
+            opened = ea_open_session_cached(p, sealed, value, &why);
         }
         break;
     }
     case EaSessionStore::Redis: {
-        if (!ea_session_id_syntax(*value)) {
-            s = edge_auth::Result<Session>::failure("session cookie invalid");
+        if (!ea_session_id_syntax(value)) {
+            why = "session cookie invalid";
             break;
         }
-        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", ea_oidc_session_key(r, p, *value)});
+        ngx_int_t rc = ea_oidc_redis(r, q, {"GET", ea_oidc_session_key(r, p, value)});
         if (rc != NGX_OK) {
             return rc;
         }
@@ -1011,29 +1113,27 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
             return NGX_DONE;
         }
         if (reply.value) {
-            s = ea_open_session_cached(p, *reply.value, *value);
-        } else {
-            s = edge_auth::Result<Session>::failure("session not found");
+            opened = ea_open_session_cached(p, *reply.value, value, &why);
         }
         break;
     }
     }
     q->session_loaded = true;
 
-    if (!s) {
-        ea_oidc_log(r, NGX_LOG_INFO, p, "session cookie not accepted", s.error());
+    if (opened == NULL) {
+        ea_oidc_log(r, NGX_LOG_INFO, p, "session cookie not accepted", why);
         return NGX_OK;
     }
-    if (s->provider != p->name) {
+    if (opened->session->provider != p->name) {
         ea_oidc_log(r, NGX_LOG_INFO, p, "session cookie not accepted",
                     "made by another provider");
         return NGX_OK;
     }
-    if (ea_session_ended(p, *s)) {
+    if (ea_session_ended_cached(p, opened)) {
         ea_oidc_log(r, NGX_LOG_INFO, p, "session ended", "signed out or logged out");
         return NGX_OK;
     }
-    q->session = std::make_unique<Session>(std::move(*s));
+    q->session = opened->session;
     return NGX_OK;
 }
 
@@ -1041,23 +1141,27 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 ngx_int_t
 ea_oidc_save_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
-    Session &s = *q->session;
+    Session &s = ea_oidc_own_session(q);
     int64_t left = s.created_at + p->policy.lifetime - ea_now_s();
     if (left <= 0) {
         left = 1;
     }
     switch (p->store) {
     case EaSessionStore::Cookie: {
-        /* a large ID token would roughly double the cookie (its claims
-         * are in the session already): then RP-initiated logout sends
-         * client_id without id_token_hint */
-        std::string id_token = std::move(s.id_token);
-        s.id_token.clear();
-        if (id_token.size() <= 2048) {
-            s.id_token = id_token;
+        /* The cookie travels with every request, so it leaves out what no
+         * request reads: the ID token (only sign-out's id_token_hint uses
+         * it) waits in the zone, and the access token stays out unless
+         * pass_access_token sends it upstream. */
+        if (!s.id_token.empty()) {
+            ea_zone_set(p->zone, ea_oidc_id_token_key(p, s.id), s.id_token,
+                        static_cast<ngx_msec_t>(left * 1000));
         }
-        std::string sealed = edge_auth::seal_session(p->session_key, s, p->cookie.name);
-        s.id_token = std::move(id_token);
+        Session lean = s;
+        lean.id_token.clear();
+        if (!p->pass_access_token) {
+            lean.access_token.clear();
+        }
+        std::string sealed = edge_auth::seal_session(p->session_key, lean, p->cookie.name);
         ea_oidc_queue_session_cookie(r, p, q, sealed, &s);
         return NGX_OK;
     }
@@ -1100,8 +1204,11 @@ ea_oidc_end_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
             /* other copies of a cookie session stay unusable */
             ea_zone_set(p->zone, ea_oidc_ended_key(p, "id", s.id), "1",
                         static_cast<ngx_msec_t>(left * 1000));
+            ea_oidc_markers_written(p);
         }
-        if (p->store == EaSessionStore::Shm) {
+        if (p->store == EaSessionStore::Cookie) {
+            ea_zone_delete(p->zone, ea_oidc_id_token_key(p, s.id));
+        } else if (p->store == EaSessionStore::Shm) {
             ea_zone_delete(p->zone, ea_session_zone_key(p, s.id));
         } else if (p->store == EaSessionStore::Redis && ea_redis_enabled()) {
             ea_redis_command({"DEL", ea_oidc_session_key(r, p, s.id)},
@@ -1259,7 +1366,7 @@ static ngx_int_t
 ea_oidc_redis_refresh_lock(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q,
     const edge_auth::Digest &zone_lock)
 {
-    Session &s = *q->session;
+    Session &s = ea_oidc_own_session(q);
     if (q->redis_lock == 0) {
         ngx_int_t rc = ea_oidc_redis(r, q, {"SET", ea_oidc_refresh_lock_key(r, p, s.id),
                                             std::to_string(ngx_pid), "NX", "PX",
@@ -1326,7 +1433,7 @@ ea_oidc_redis_refresh_lock(ngx_http_request_t *r, EaOidcProvider *p, EaOidcReque
 static ngx_int_t
 ea_oidc_refresh(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
 {
-    Session &s = *q->session;
+    Session &s = ea_oidc_own_session(q);
     std::string idn = s.id;
     edge_auth::Digest lock = edge_auth::sha256("edge-auth oidc refresh\n" + p->name + "\n" + idn);
     edge_auth::Digest done = ea_oidc_refreshed_key(p, idn);
@@ -1475,7 +1582,7 @@ ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
     }
 
     int64_t now = ea_now_s();
-    Session &s = *q->session;
+    const Session &s = *q->session;
     SessionState st = edge_auth::session_state(s, now, p->policy, p->pass_access_token);
     if (st == SessionState::NeedsRefresh && !p->refresh) {
         st = s.access_expires_at != 0 && s.access_expires_at <= now && p->pass_access_token
@@ -1505,7 +1612,7 @@ ea_oidc_authenticate(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         ctx->status = edge_auth::AuthStatus::NoCredential;
         return NGX_DECLINED;
     } else if (st == SessionState::Touch) {
-        s.last_seen = now;
+        ea_oidc_own_session(q).last_seen = now;
         rc = ea_oidc_save_session(r, p, q);
         if (rc == NGX_AGAIN) {
             q->save_pending = true;
@@ -1598,6 +1705,15 @@ std::string_view
 ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
 {
     const Session *s = static_cast<const Session *>(ctx->session);
+    /* the session's own fields are viewed, not copied */
+    const std::string *field = name == "sub" ? &s->sub
+                               : name == "email" ? &s->email
+                               : name == "preferred_username" ? &s->preferred_username
+                               : name == "name" ? &s->name
+                               : name == "picture" ? &s->picture : NULL;
+    if (field != NULL) {
+        return *field;
+    }
     if (!ea_oidc_claim_of(*s, name, buf)) {
         auto *q = static_cast<EaOidcRequest *>(ctx->oidc);
         if (q == NULL) {
@@ -1620,24 +1736,44 @@ ea_oidc_claim(ea_ctx_t *ctx, std::string_view name, std::string *buf)
 }
 
 
-static ngx_int_t
-ea_oidc_set_header(ngx_http_request_t *r, const char *name, std::string_view value)
-{
-    ngx_str_t key, lowcase, v;
-    std::string low(name);
-    std::transform(low.begin(), low.end(), low.begin(),
-                   [](unsigned char c) { return static_cast<char>(ngx_tolower(c)); });
-    if (ea_pstr(r->pool, name, &key) != NGX_OK || ea_pstr(r->pool, low, &lowcase) != NGX_OK) {
-        return NGX_ERROR;
+/* A request header for the upstream, by a literal name whose lowercase
+ * form and hash are made once. */
+struct EaHeaderName {
+    ngx_str_t key;
+    ngx_str_t lowcase;
+    ngx_uint_t hash;
+    u_char low[40];
+
+    explicit EaHeaderName(const char *name)
+    {
+        key.data = (u_char *) name;
+        key.len = ngx_strlen(name);
+        lowcase.data = low;
+        lowcase.len = key.len < sizeof(low) ? key.len : 0;
+        ngx_strlow(low, key.data, lowcase.len);
+        hash = ngx_hash_key(lowcase.data, lowcase.len);
     }
+};
+
+static EaHeaderName ea_h_cookie("Cookie");
+static EaHeaderName ea_h_preferred_username("X-Auth-Request-Preferred-Username");
+static EaHeaderName ea_h_access_token("X-Forwarded-Access-Token");
+static EaHeaderName ea_h_connect_token("X-Connect-Token");
+static EaHeaderName ea_h_connect_timestamp("X-Connect-Timestamp");
+
+
+static ngx_int_t
+ea_oidc_set_header(ngx_http_request_t *r, EaHeaderName &h, std::string_view value)
+{
     if (value.empty() || !edge_auth::is_safe_header_value(value)) {
-        ea_remove_header_in(r, &lowcase);
+        ea_remove_header_in(r, &h.lowcase);
         return NGX_OK;
     }
+    ngx_str_t v;
     if (ea_pstr(r->pool, value, &v) != NGX_OK) {
         return NGX_ERROR;
     }
-    return ea_set_header_in(r, &key, &lowcase, ngx_hash_key(lowcase.data, lowcase.len), &v);
+    return ea_set_header_in(r, &h.key, &h.lowcase, h.hash, &v);
 }
 
 
@@ -1663,7 +1799,7 @@ ea_oidc_strip_cookies(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
     if (!changed) {
         return NGX_OK;
     }
-    return ea_oidc_set_header(r, "Cookie", kept);
+    return ea_oidc_set_header(r, ea_h_cookie, kept);
 }
 
 
@@ -1679,13 +1815,13 @@ ea_oidc_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         return NGX_ERROR;
     }
     if (lcf->identity_headers
-        && ea_oidc_set_header(r, "X-Auth-Request-Preferred-Username",
+        && ea_oidc_set_header(r, ea_h_preferred_username,
                               s->preferred_username) != NGX_OK)
     {
         return NGX_ERROR;
     }
     if (p->pass_access_token
-        && ea_oidc_set_header(r, "X-Forwarded-Access-Token", s->access_token) != NGX_OK)
+        && ea_oidc_set_header(r, ea_h_access_token, s->access_token) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1693,8 +1829,8 @@ ea_oidc_upstream(ngx_http_request_t *r, ea_loc_conf_t *lcf, ea_ctx_t *ctx)
         int64_t now_ms = ea_now_ms();
         std::string token = edge_auth::connect_jwt(*s, p->connect_secret, now_ms / 1000,
                                                    p->connect_expires);
-        if (ea_oidc_set_header(r, "X-Connect-Token", token) != NGX_OK
-            || ea_oidc_set_header(r, "X-Connect-Timestamp", std::to_string(now_ms)) != NGX_OK)
+        if (ea_oidc_set_header(r, ea_h_connect_token, token) != NGX_OK
+            || ea_oidc_set_header(r, ea_h_connect_timestamp, std::to_string(now_ms)) != NGX_OK)
         {
             return NGX_ERROR;
         }

@@ -89,9 +89,24 @@ class EaOidcProvider {
     struct Opened {
         std::string sealed;
         std::string aad;
-        edge_auth::Session session;
+        std::shared_ptr<edge_auth::Session> session;  /* shared with requests */
+        bool live_checked = false;    /* not ended when ended_generation was... */
+        ngx_atomic_uint_t live_at = 0;  /* ...this value */
     };
-    std::unordered_map<std::string_view, std::unique_ptr<Opened>> opened;
+    /* hashes the last bytes of a sealed value only: they hold its GCM tag */
+    struct SealedTailHash {
+        size_t operator()(std::string_view sealed) const noexcept
+        {
+            size_t n = sealed.size() < 32 ? sealed.size() : 32;
+            return std::hash<std::string_view>{}(sealed.substr(sealed.size() - n))
+                   ^ sealed.size();
+        }
+    };
+    std::unordered_map<std::string_view, std::unique_ptr<Opened>, SealedTailHash> opened;
+    /* counts the sign-out and back-channel markers written to the zone by
+     * any worker: a session found not ended stays so until it moves */
+    ngx_atomic_t *ended_generation = nullptr;
+    bool ended_generation_looked_up = false;
 
     bool needs_discovery() const { return !issuer.empty(); }
 };
@@ -112,14 +127,17 @@ struct EaOidcRequest {
     std::shared_ptr<EaOidcCall> call;
     bool discovery_waited = false;
 
-    /* the request's cookies, parsed once (views into cookie_text) */
+    /* the request's cookies, parsed once (views into the Cookie header,
+     * or into cookie_text when there are several) */
     bool cookies_parsed = false;
     std::string cookie_text;
     std::vector<std::pair<std::string_view, std::string_view>> cookies;
 
     /* session of the request */
     bool session_loaded = false;
-    std::unique_ptr<edge_auth::Session> session;
+    /* shared with the worker's cache of opened sessions: a request that
+     * changes it takes its own copy first (ea_oidc_own_session) */
+    std::shared_ptr<edge_auth::Session> session;
     std::optional<edge_auth::Claims> claims;  /* parsed from session->claims when asked */
     std::vector<std::string> set_cookies;     /* Set-Cookie values for the response */
     bool store_down = false;
@@ -169,9 +187,18 @@ ngx_int_t ea_oidc_redis(ngx_http_request_t *r, EaOidcRequest *q,
 /* Loads the session named by the request's cookie into q->session (or
  * none). NGX_OK (q->session may be empty), NGX_AGAIN, NGX_DONE (503 sent). */
 ngx_int_t ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q);
+/* q->session, made the request's own before it is changed (the worker's
+ * cache of opened sessions shares it). */
+edge_auth::Session &ea_oidc_own_session(EaOidcRequest *q);
+/* After writing an ended marker (sign-out, back-channel logout) to the zone:
+ * every worker checks its sessions against the markers again. */
+void ea_oidc_markers_written(EaOidcProvider *p);
 /* Saves q->session to the provider's store and queues its cookie(s).
  * NGX_OK, NGX_AGAIN (redis), NGX_ERROR (store down: q->store_down). */
 ngx_int_t ea_oidc_save_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q);
+/* The session's ID token for id_token_hint: a cookie session keeps it in
+ * this node's zone (empty when another node made the session). */
+std::string ea_oidc_id_token(EaOidcProvider *p, const edge_auth::Session &s);
 /* Ends the request's session: store entry, cookies, a zone marker. */
 void ea_oidc_end_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q);
 /* 302 to the provider with a new state cookie. */

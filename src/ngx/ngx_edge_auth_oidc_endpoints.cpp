@@ -330,7 +330,7 @@ ea_callback(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q, ea_ctx_t
                     return ea_login_failed(r, p, q, NGX_HTTP_FORBIDDEN, "not allowed",
                                            why + " (user " + s.user + ")");
                 }
-                q->session = std::make_unique<Session>(std::move(s));
+                q->session = std::make_shared<Session>(std::move(s));
             }
             rc = ea_oidc_save_session(r, p, q);
             if (rc == NGX_AGAIN) return NGX_DONE;
@@ -400,7 +400,7 @@ ea_sign_out(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     if (rd.empty() && std::string_view(p->post_logout_redirect).substr(0, 4) == "http") {
         target = p->post_logout_redirect;  /* configured, so trusted */
     }
-    std::string id_token = q->session ? q->session->id_token : std::string();
+    std::string id_token = q->session ? ea_oidc_id_token(p, *q->session) : std::string();
     bool had_session = q->session != nullptr;
     if (q->session) {
         std::string user = edge_auth::log_safe(q->session->user, 100);
@@ -615,6 +615,7 @@ ea_backchannel_logout(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q
         ea_zone_set(p->zone, ea_oidc_ended_key(p, "sub", target->sub), now,
                     static_cast<ngx_msec_t>(keep));
     }
+    ea_oidc_markers_written(p);
     ea_log(r, NGX_LOG_INFO,
                   "edge_auth: oidc provider \"%s\": back-channel logout (%s)",
                   p->name.c_str(), target->sid.empty() ? "sub" : "sid");

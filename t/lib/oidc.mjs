@@ -92,3 +92,22 @@ export function assertErrorPage(res, status, bodyRe) {
   assert.equal(res.headers.location, undefined, 'no redirect');
   if (bodyRe) assert.match(res.body, bodyRe);
 }
+
+/**
+ * Opens a session cookie's value as nginx sealed it (AES-256-GCM, the key
+ * HKDF-SHA256 of the session secret, the cookie name as associated data):
+ * the session JSON, or null when it does not open.
+ */
+export function openSessionCookie(value, { secret = SESSION_SECRET, name = COOKIE } = {}) {
+  const key = Buffer.from(crypto.hkdfSync('sha256', Buffer.from(secret), 'edge-auth', 'edge-auth session v1', 32));
+  const box = Buffer.from(value, 'base64url');
+  if (box.length < 28) return null;
+  try {
+    const d = crypto.createDecipheriv('aes-256-gcm', key, box.subarray(0, 12));
+    d.setAAD(Buffer.from(name));
+    d.setAuthTag(box.subarray(box.length - 16));
+    return JSON.parse(Buffer.concat([d.update(box.subarray(12, box.length - 16)), d.final()]).toString());
+  } catch {
+    return null;
+  }
+}
