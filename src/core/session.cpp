@@ -208,6 +208,8 @@ Session session_from_identity(const Claims* id_claims, const Claims* userinfo,
   if (userinfo != nullptr && json_is_object(userinfo->json())) {
     json_object_update_missing(merged.get(), const_cast<json_t*>(userinfo->json()));
   }
+  // One-time values of the login, of no use to a session's rules or headers.
+  for (const char* spent : {"nonce", "at_hash", "c_hash"}) json_object_del(merged.get(), spent);
   s.claims = dump(merged.get());
 
   s.access_token = tokens.access_token;
@@ -258,34 +260,66 @@ std::string check_allowed(const Session& s, const std::vector<std::string>& user
 
 // ---- encoding ----
 
+namespace {
+
+// The identity members an OIDC session repeats from its claims.
+struct IdentityMember {
+  const char* name;
+  std::string Session::*field;
+};
+constexpr IdentityMember kIdentityMembers[] = {
+    {"sub", &Session::sub},   {"email", &Session::email},     {"preferred_username", &Session::preferred_username},
+    {"name", &Session::name}, {"picture", &Session::picture}, {"sid", &Session::sid},
+};
+
+// What decode_session puts in an identity member the encoding left out: the
+// claim of the same name when it is a string, else "".
+std::string_view implied_member(const json_t* claims, const char* name) {
+  const json_t* c = json_object_get(claims, name);
+  if (!json_is_string(c)) return {};
+  return {json_string_value(c), json_string_length(c)};
+}
+
+}  // namespace
+
 std::string encode_session(const Session& s) {
+  // Only what decode_session cannot restore is written: the cookie store
+  // carries this with every request. Left out: an identity member equal to
+  // the claim of its name (or empty when there is none), `user` equal to
+  // `sub`, empty tokens and groups, zero times.
+  std::string why;
+  JsonPtr claims = parse_json(s.claims.empty() ? "{}" : s.claims, kMaxSessionJson, why);
+  if (!claims || !json_is_object(claims.get())) claims.reset(json_object());
   JsonPtr root(json_object());
   set_member(root.get(), "id", json_text(s.id));
   set_member(root.get(), "provider", json_text(s.provider));
-  set_member(root.get(), "sub", json_text(s.sub));
-  set_member(root.get(), "user", json_text(s.user));
-  set_member(root.get(), "email", json_text(s.email));
-  set_member(root.get(), "preferred_username", json_text(s.preferred_username));
-  set_member(root.get(), "name", json_text(s.name));
-  set_member(root.get(), "picture", json_text(s.picture));
-  json_t* groups = json_array();
-  set_member(root.get(), "groups", groups);
-  for (const std::string& g : s.groups) {
-    if (json_array_append_new(groups, json_text(g)) != 0) throw std::bad_alloc();
+  for (const IdentityMember& m : kIdentityMembers) {
+    const std::string& value = s.*m.field;
+    if (value != implied_member(claims.get(), m.name)) set_member(root.get(), m.name, json_text(value));
   }
-  set_member(root.get(), "sid", json_text(s.sid));
+  if (s.user != s.sub) set_member(root.get(), "user", json_text(s.user));
+  if (!s.groups.empty()) {
+    json_t* groups = json_array();
+    set_member(root.get(), "groups", groups);
+    for (const std::string& g : s.groups) {
+      if (json_array_append_new(groups, json_text(g)) != 0) throw std::bad_alloc();
+    }
+  }
   // The claims stay an object (not a string holding JSON): no escaping.
-  std::string why;
-  JsonPtr claims = parse_json(s.claims.empty() ? "{}" : s.claims, kMaxSessionJson, why);
-  set_member(root.get(), "claims",
-             claims && json_is_object(claims.get()) ? claims.release() : json_object());
-  set_member(root.get(), "access_token", json_text(s.access_token));
-  set_member(root.get(), "refresh_token", json_text(s.refresh_token));
-  set_member(root.get(), "id_token", json_text(s.id_token));
-  set_member(root.get(), "access_expires_at", json_integer(s.access_expires_at));
-  set_member(root.get(), "access_obtained_at", json_integer(s.access_obtained_at));
-  set_member(root.get(), "created_at", json_integer(s.created_at));
-  set_member(root.get(), "last_seen", json_integer(s.last_seen));
+  set_member(root.get(), "claims", claims.release());
+  auto text = [&](const char* name, const std::string& value) {
+    if (!value.empty()) set_member(root.get(), name, json_text(value));
+  };
+  text("access_token", s.access_token);
+  text("refresh_token", s.refresh_token);
+  text("id_token", s.id_token);
+  auto integer = [&](const char* name, std::int64_t value) {
+    if (value != 0) set_member(root.get(), name, json_integer(value));
+  };
+  integer("access_expires_at", s.access_expires_at);
+  integer("access_obtained_at", s.access_obtained_at);
+  integer("created_at", s.created_at);
+  integer("last_seen", s.last_seen);
   return dump(root.get());
 }
 
@@ -300,14 +334,17 @@ Result<Session> decode_session(std::string_view json) {
   MemberReader in(root.get());
   in.text("id", s.id);
   in.text("provider", s.provider);
-  in.text("sub", s.sub);
+  const json_t* claims = json_object_get(root.get(), "claims");
+  for (const IdentityMember& m : kIdentityMembers) {
+    if (json_object_get(root.get(), m.name) != nullptr) {
+      in.text(m.name, s.*m.field);
+    } else if (json_is_object(claims)) {
+      s.*m.field = implied_member(claims, m.name);
+    }
+  }
+  s.user = s.sub;
   in.text("user", s.user);
-  in.text("email", s.email);
-  in.text("preferred_username", s.preferred_username);
-  in.text("name", s.name);
-  in.text("picture", s.picture);
   in.texts("groups", s.groups);
-  in.text("sid", s.sid);
   in.object("claims", s.claims);
   in.text("access_token", s.access_token);
   in.text("refresh_token", s.refresh_token);

@@ -339,6 +339,83 @@ TEST(CheckAllowed, EmailEdgeCases) {
 
 // ---- encoding: more ----
 
+// The encoding leaves out what decode_session restores (the cookie store
+// carries it with every request): identity members equal to their claims,
+// user equal to sub, empty tokens, zero times.
+TEST(SessionEncoding, LeavesOutWhatTheClaimsSay) {
+  Session s;
+  s.id = "id-1";
+  s.provider = "idp";
+  s.sub = s.user = "u1";
+  s.email = "a@x.test";
+  s.preferred_username = "alice";
+  s.name = "Alice";
+  s.sid = "s1";
+  s.groups = {"g1"};
+  s.claims = R"({"sub":"u1","email":"a@x.test","preferred_username":"alice","name":"Alice","sid":"s1","groups":["g1"]})";
+  s.refresh_token = "rt";
+  s.created_at = s.last_seen = 1000;
+  std::string json = encode_session(s);
+  auto count = [&json](std::string_view what) {
+    std::size_t n = 0;
+    for (std::size_t at = json.find(what); at != std::string::npos; at = json.find(what, at + 1)) ++n;
+    return n;
+  };
+  // once, in the claims
+  for (const char* once : {R"("sub":"u1")", R"("email":"a@x.test")", R"("name":"Alice")", R"("sid":"s1")",
+                           R"("preferred_username":"alice")"}) {
+    EXPECT_EQ(count(once), 1u) << once << " in " << json;
+  }
+  for (const char* gone : {R"("user")", R"("picture")", R"("access_token")", R"("id_token")",
+                           R"("access_expires_at")"}) {
+    EXPECT_EQ(count(gone), 0u) << gone << " in " << json;
+  }
+  EXPECT_NE(json.find(R"("refresh_token":"rt")"), std::string::npos) << json;
+  Result<Session> back = decode_session(json);
+  ASSERT_TRUE(back) << back.error();
+  expect_same(s, *back);
+}
+
+TEST(SessionEncoding, KeepsWhatDiffersFromTheClaims) {
+  Session s = sample();
+  // an unverified email is not taken although the claims have one; user is
+  // GitHub's login, sub its numeric id; the name differs; picture has no claim
+  s.claims = R"({"sub":12,"email":"a@x.test","email_verified":false,"name":"Other","login":"octo"})";
+  s.sub = "12";
+  s.user = "octo";
+  s.email = "";
+  s.name = "Alice";
+  s.preferred_username = "";
+  Result<Session> back = decode_session(encode_session(s));
+  ASSERT_TRUE(back) << back.error();
+  expect_same(s, *back);
+  EXPECT_EQ(back->email, "");
+}
+
+TEST(SessionEncoding, ReadsTheEarlierFullForm) {
+  // every member written, as sessions made before the compact encoding are
+  Result<Session> s = decode_session(
+      R"({"id":"i","provider":"p","sub":"u","user":"login","email":"","preferred_username":"pu",)"
+      R"("name":"n","picture":"","groups":[],"sid":"","claims":{"sub":"u","email":"e@x.test","name":"claimed"},)"
+      R"("access_token":"","refresh_token":"rt","id_token":"","access_expires_at":0,)"
+      R"("access_obtained_at":0,"created_at":5,"last_seen":6})");
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(s->user, "login");
+  EXPECT_EQ(s->email, "") << "an explicit member wins over the claim";
+  EXPECT_EQ(s->name, "n");
+  EXPECT_EQ(s->refresh_token, "rt");
+  EXPECT_EQ(s->last_seen, 6);
+}
+
+TEST(SessionFromIdentity, LeavesOutTheLoginsOneTimeClaims) {
+  Claims id = claims(R"({"sub":"u1","nonce":"n-123","at_hash":"h","c_hash":"c","auth_time":7})");
+  Session s = session_from_identity(&id, nullptr, "groups", TokenSetResult{}, 1000, "idp");
+  EXPECT_EQ(s.claims.find("nonce"), std::string::npos) << s.claims;
+  EXPECT_EQ(s.claims.find("at_hash"), std::string::npos) << s.claims;
+  EXPECT_EQ(s.claims.find("c_hash"), std::string::npos) << s.claims;
+  EXPECT_NE(s.claims.find("auth_time"), std::string::npos) << s.claims;
+}
+
 TEST(SessionEncoding, MissingMembersDefault) {
   Result<Session> s = decode_session(R"({"sub":"u"})");
   ASSERT_TRUE(s) << s.error();
