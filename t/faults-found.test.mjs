@@ -133,3 +133,59 @@ ${oauthClient('bg', { token_url: te.url('bg'), client_id: 'bg', client_secret: '
     assert.ok(took < 1000, `the request waited ${took} ms for a token the IdP gives at once`);
   });
 });
+
+// While the token endpoint failed (5xx or no answer), requests parked in the
+// worker that fetched got 502 when the fetch failed, but those parked in
+// another worker, polling the zone, saw the flight marker gone and started a
+// fetch of their own: a second token request to the failing IdP, and their
+// 502 came a whole fetch later. Found by bench/faults ("token endpoint 500"
+// and "down": the slow 502s of the other worker). A failed flight now leaves
+// a short marker that answers the other workers' waiters at once.
+describe('a failed token fetch answers the requests waiting in other workers at once', () => {
+  let s;
+  let te;
+  before(async () => {
+    te = await startTokenEndpoint();
+    te.set('down', '500', { delay: 700 });
+    s = await startStack({
+      workers: 2,
+      http: ({ port }) => `
+${oauthClient('down', { token_url: te.url('down'), client_id: 'down', client_secret: 'down-secret', timeout: '5s', retries: 0 })}
+    server {
+        listen 127.0.0.1:${port};
+        location /oauth/ { edge_auth_upstream_oauth down; add_header X-Pid $pid always; proxy_pass http://backend; }
+    }`,
+    });
+  });
+  after(async () => {
+    try {
+      if (s) await s.stop();
+    } finally {
+      if (te) await te.close();
+    }
+  });
+
+  it('parked requests in both workers: one token request, every 502 about when it failed', async () => {
+    // each on its own connection, so both workers take some
+    for (let round = 0; round < 5; round++) {
+      const hits = te.hits('down');
+      const t0 = Date.now();
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        new Promise((resolve, reject) => {
+          const req = http.get(s.url(`/oauth/${round}-${i}`), { agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode, ms: Date.now() - t0, pid: res.headers['x-pid'] }));
+          });
+          req.on('error', reject);
+        })));
+      const pids = new Set(answers.map((a) => a.pid));
+      if (pids.size < 2) continue; // one worker took them all: no one polled; try again
+      assert.deepEqual([...new Set(answers.map((a) => a.status))], [502]);
+      assert.equal(te.hits('down') - hits, 1, 'one token request for all of them');
+      const slowest = Math.max(...answers.map((a) => a.ms));
+      assert.ok(slowest < 1300, `the slowest 502 came after ${slowest} ms (the fetch failed after ~700 ms): ${answers.map((a) => `${a.pid}:${a.ms}`).join(' ')}`);
+      return;
+    }
+    assert.fail('the requests never reached both workers');
+  });
+});

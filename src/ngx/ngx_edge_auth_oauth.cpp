@@ -42,6 +42,7 @@ using edge_auth::TokenResult;
 
 static const ngx_msec_t ea_poll_interval = 20;
 static const int64_t ea_refresh_failure_pause_ms = 5000;
+static const ngx_msec_t ea_failed_flight_ttl_ms = 1000;  /* > the poll interval */
 
 struct EaWaiter {
     ngx_http_request_t *request;
@@ -101,6 +102,7 @@ class EaOAuthClient {
     edge_auth::Digest lock_key{};  /* the flight marker */
     edge_auth::Digest pause_key{}; /* a failed refresh ahead: the next waits */
     edge_auth::Digest neg_key{};   /* a remembered 4xx */
+    edge_auth::Digest failed_key{};  /* a flight just failed: its waiters give up */
     ngx_shm_zone_t *zone = nullptr;
 
     bool store_redis = false;
@@ -144,6 +146,7 @@ class EaOAuthClient {
         lock_key = edge_auth::sha256("edge-auth oauth flight\n" + k);
         pause_key = edge_auth::sha256("edge-auth oauth refresh paused\n" + k);
         neg_key = edge_auth::sha256("edge-auth oauth failure\n" + k);
+        failed_key = edge_auth::sha256("edge-auth oauth flight failed\n" + k);
     }
 };
 
@@ -562,6 +565,7 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
             }
         }
         ea_zone_delete(client->zone, client->neg_key);
+        ea_zone_delete(client->zone, client->failed_key);
         ea_zone_delete(client->zone, client->pause_key);
         ea_zone_delete(client->zone, client->lock_key);
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -577,6 +581,11 @@ ea_flight_done(EaOAuthClient *client, TokenResult result, bool from_redis)
         if (!result.error.retryable) {
             ea_zone_set(client->zone, client->neg_key, summary,
                         static_cast<ngx_msec_t>(cfg.negative_ttl_ms));
+        } else if (!background) {
+            /* the requests other workers parked for this flight give up
+             * now, instead of flying again to the failing IdP; a request
+             * that comes later tries again */
+            ea_zone_set(client->zone, client->failed_key, "1", ea_failed_flight_ttl_ms);
         }
         if (background) {
             /* the current token stays in use; refresh again a little later.
@@ -801,8 +810,10 @@ ea_poll_handler(ngx_event_t *ev) noexcept
             in_flight = false;
         }
         if (!in_flight) {
-            /* the other worker finished without a token, or died */
+            /* the other worker finished without a token (its failure is
+             * theirs too), or died (then fly) */
             if (!ea_zone_get(client->zone, client->neg_key, NULL)
+                && !ea_zone_get(client->zone, client->failed_key, NULL)
                 && ea_start_flight(client, false))
             {
                 return;
