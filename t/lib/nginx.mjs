@@ -25,11 +25,13 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { auditPrefix } from './audit.mjs';
+import { freePorts, canConnect } from './net.mjs';
+
+export { freePorts };
 
 export const T_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(T_DIR, '..');
@@ -172,24 +174,6 @@ function makePrefix() {
   return dir;
 }
 
-/** Free loopback ports: the OS picks them (bind to 0) and we release them. */
-export async function freePorts(n) {
-  const servers = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', resolve);
-      });
-      servers.push(s);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  }
-}
-
 function writeFiles(prefix, files) {
   for (const [name, content] of Object.entries(files ?? {})) {
     const file = path.join(prefix, name);
@@ -234,17 +218,6 @@ function run(cmd, args, opts = {}) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 function readLog(file) {
   try {
