@@ -432,8 +432,19 @@ void
 ea_zone_usage(ngx_shm_zone_t *shm_zone, size_t *size, size_t *free)
 {
     ea_zone_t *zone = ea_zone(shm_zone);
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    *free = zone->shpool->pfree * ngx_pagesize;
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_slab_pool_t *pool = zone->shpool;
+    ngx_shmtx_lock(&pool->mutex);
+    /* whole free pages, and the free chunks of the pages each size class
+     * holds (the slab's own statistics) */
+    size_t bytes = pool->pfree * ngx_pagesize;
+    ngx_uint_t classes = ngx_pagesize_shift - pool->min_shift;
+    for (ngx_uint_t i = 0; i < classes; i++) {
+        const ngx_slab_stat_t &st = pool->stats[i];
+        if (st.total > st.used) {
+            bytes += (st.total - st.used) * (pool->min_size << i);
+        }
+    }
+    *free = bytes;
+    ngx_shmtx_unlock(&pool->mutex);
     *size = shm_zone->shm.size;
 }
