@@ -308,8 +308,10 @@ std::string authorization_url(const ProviderEndpoints& ep, const OidcClientConfi
   // "state" or "redirect_uri" would be read differently by different OPs).
   const std::size_t own = params.size();
   for (const auto& [name, value] : cfg.extra_auth_params) {
+    // an init-capture: clang before 16 (Debian 12 has 14, for fuzz/) cannot
+    // capture a structured binding
     bool taken = std::any_of(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(own),
-                             [&](const auto& p) { return p.first == name; });
+                             [&name = name](const auto& p) { return p.first == name; });
     if (!taken) params.emplace_back(name, value);
   }
   for (const auto& [name, value] : params) {
