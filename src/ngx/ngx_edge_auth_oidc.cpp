@@ -1080,7 +1080,7 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     }
 
     EaOidcProvider::Opened *opened = NULL;
-    std::string why = "session not found";
+    std::string why;  /* empty: not found */
     switch (p->store) {
     case EaSessionStore::Cookie:
         opened = ea_open_session_cached(p, value, p->cookie.name, &why);
@@ -1121,7 +1121,8 @@ ea_oidc_load_session(ngx_http_request_t *r, EaOidcProvider *p, EaOidcRequest *q)
     q->session_loaded = true;
 
     if (opened == NULL) {
-        ea_oidc_log(r, NGX_LOG_INFO, p, "session cookie not accepted", why);
+        ea_oidc_log(r, NGX_LOG_INFO, p, "session cookie not accepted",
+                    why.empty() ? "session not found" : why);
         return NGX_OK;
     }
     if (opened->session->provider != p->name) {
