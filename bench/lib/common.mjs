@@ -50,20 +50,23 @@ export function rotatingKeys({ jwks, route, mintOpts = {}, alg = 'RS256' }) {
     timers.add(t);
   };
   const state = { rotations: 0, published: 1, dropped: 0, current: () => current };
-  jwks.set(route, { keys: [current] });
+  let keys = [current]; // what the JWKS holds (rotations may overlap when every < lead + keepOld)
+  jwks.set(route, { keys });
   state.tokens = () => mintTokens(current, mintOpts);
   state.start = ({ every, lead, keepOld, onTokens }) => {
     const rotate = () => {
       const old = current;
       const next = genKey(alg, { kid: `${route}-${++n}` });
-      jwks.set(route, { keys: [old, next] });
+      keys = [...keys, next];
+      jwks.set(route, { keys });
       state.published++;
       later(lead, async () => {
         current = next;
         state.rotations++;
         onTokens(await mintTokens(next, mintOpts));
         later(keepOld, () => {
-          jwks.set(route, { keys: [next] });
+          keys = keys.filter((k) => k !== old);
+          jwks.set(route, { keys });
           state.dropped++;
         });
       });
