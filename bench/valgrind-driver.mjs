@@ -21,7 +21,6 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEcho } from '../t/lib/echo-backend.mjs';
@@ -30,6 +29,7 @@ import { startTokenEndpoint, oauthClient } from '../t/lib/token-endpoint.mjs';
 import { startFakeOp } from '../t/lib/fake-op.mjs';
 import { cookieJar } from '../t/lib/cookie-jar.mjs';
 import { htpasswdLine } from '../t/lib/htpasswd.mjs';
+import { freePorts, canConnect } from '../t/lib/net.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH, '..');
@@ -48,28 +48,6 @@ const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(0);
 
 // ---- helpers ---------------------------------------------------------------------------
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
-
 /** A small RFC 7662 endpoint: `active-*` tokens are active, others not; route `slow` answers after 1.5 s. */
 async function startIntrospection() {
   let calls = 0;
@@ -161,7 +139,7 @@ const AUD = 'vg-api';
 const TOKEN = 'vg-bearer-' + rnd();
 const KEY = 'vg-key-' + rnd();
 const PW = { alice: 'pw-' + rnd(4), bob: 'pw-' + rnd(4), carol: 'pw-' + rnd(4) };
-const port = await freePort();
+const [port] = await freePorts(1);
 
 fs.writeFileSync(
   path.join(DIR, 'htpasswd'),
